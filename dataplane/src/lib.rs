@@ -1,0 +1,1 @@
+//! Data plane (issue 3).

@@ -1,0 +1,6 @@
+//! Pure logic of ironpool: no sockets, no async runtime.
+//!
+//! - [`work`]: Bitcoin work, from a node's block template to a block the node accepts.
+//! - `ring`: shared-memory rings between the control plane and the gateway shards.
+
+pub mod work;

@@ -1,0 +1,102 @@
+//! Blocks assembled from Bitcoin Core's regtest templates (`../shared/fixtures/`) must pass the
+//! `bitcoin` crate's own merkle-root and witness-commitment checks, and decode as the block we meant.
+
+use bitcoin::consensus::deserialize;
+use bitcoin::{Block, Network};
+use ironpool_shared::work::{assemble_block, build_job, BlockTemplate, ExtranonceSizes, JobParams, PayoutRecipient, Solution};
+
+fn template(name: &str) -> BlockTemplate {
+    let path = format!("{}/../../shared/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    BlockTemplate::from_json(&serde_json::from_str(&text).expect("JSON")).expect("valid template")
+}
+
+fn params(tag: &str) -> JobParams {
+    JobParams {
+        tag: tag.as_bytes().to_vec(),
+        payouts: vec![
+            PayoutRecipient::parse("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", 3, Network::Regtest).expect("p2wpkh"),
+            PayoutRecipient::parse("bcrt1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3qzf4jry", 1, Network::Regtest)
+                .expect("p2wsh"),
+        ],
+        extranonce: ExtranonceSizes::default(),
+        version_mask: 0x1fff_e000,
+        ntime_roll_secs: 600,
+    }
+}
+
+/// Grinds nonces until the header meets regtest's target (about one nonce in two).
+fn solve(name: &str, tag: &str, version_bits: u32) -> (BlockTemplate, Block) {
+    let t = template(name);
+    let job = build_job(&t, &params(tag), 7, true, 0).expect("job");
+    for nonce in 0..1_000u32 {
+        let solution = Solution {
+            extranonce1: vec![0xde, 0xad, 0xbe, 0xef],
+            extranonce2: vec![0, 1, 2, 3, 4, 5, 6, 7],
+            ntime: t.curtime + 1,
+            nonce,
+            version: t.version | version_bits,
+        };
+        let block = assemble_block(&job.record, &job.coinbase, &t.transactions, &solution).expect("assembles");
+        if block.meets_target {
+            let decoded: Block = deserialize(&block.bytes).expect("the bytes are a block");
+            assert_eq!(decoded.block_hash(), block.hash);
+            return (t, decoded);
+        }
+    }
+    panic!("no nonce met regtest's target in 1000 tries");
+}
+
+#[test]
+fn blocks_from_the_fixtures_pass_the_merkle_and_witness_checks() {
+    for name in ["bitcoin-core-regtest-gbt-10tx.json", "bitcoin-core-regtest-gbt-300tx.json"] {
+        for tag in ["", "/ironpool/", &"x".repeat(200)] {
+            let (t, block) = solve(name, tag, 0x0000_2000);
+            assert!(block.check_merkle_root(), "{name}: merkle root");
+            assert!(block.check_witness_commitment(), "{name}: witness commitment");
+            assert_eq!(block.header.prev_blockhash, t.previous_block_hash);
+            assert_eq!(block.header.bits, t.bits);
+            assert_eq!(block.header.version.to_consensus() as u32, t.version | 0x2000);
+            assert_eq!(block.txdata.len(), t.transactions.len() + 1);
+            let coinbase = &block.txdata[0];
+            assert!(coinbase.is_coinbase());
+            assert!(coinbase.input[0].script_sig.len() <= 100);
+            assert_eq!(coinbase.input[0].witness.len(), 1, "witness reserved value");
+            assert_eq!(coinbase.input[0].witness.nth(0).map(<[u8]>::len), Some(32));
+            // The outputs pay exactly the template's coinbase value.
+            let paid: u64 = coinbase.output.iter().map(|o| o.value.to_sat()).sum();
+            assert_eq!(paid, t.coinbase_value);
+            // BIP34 height.
+            assert_eq!(block.bip34_block_height().expect("bip34 height"), u64::from(t.height));
+            // The template's transactions, in order, byte for byte.
+            for (tx, want) in block.txdata[1..].iter().zip(&t.transactions) {
+                assert_eq!(bitcoin::consensus::serialize(tx), want.data);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_changed_transaction_fails_the_checks() {
+    // The checks above can fail: drop one transaction from an assembled block and the merkle root
+    // no longer matches.
+    let (_, mut block) = solve("bitcoin-core-regtest-gbt-10tx.json", "/ironpool/", 0);
+    block.txdata.remove(3);
+    assert!(!block.check_merkle_root());
+}
+
+#[test]
+fn version_bits_outside_the_mask_are_refused() {
+    let t = template("bitcoin-core-regtest-gbt-10tx.json");
+    let job = build_job(&t, &params(""), 1, true, 0).expect("job");
+    let solution = Solution {
+        extranonce1: vec![0; 4],
+        extranonce2: vec![0; 8],
+        ntime: t.curtime,
+        nonce: 0,
+        version: t.version | 0x4000_0000,
+    };
+    assert!(assemble_block(&job.record, &job.coinbase, &t.transactions, &solution).is_err());
+    let late = Solution { ntime: t.curtime + 601, version: t.version, ..solution };
+    assert!(assemble_block(&job.record, &job.coinbase, &t.transactions, &late).is_err());
+}
