@@ -100,3 +100,23 @@ fn version_bits_outside_the_mask_are_refused() {
     let late = Solution { ntime: t.curtime + 601, version: t.version, ..solution };
     assert!(assemble_block(&job.record, &job.coinbase, &t.transactions, &late).is_err());
 }
+
+#[test]
+fn the_miner_side_header_equals_the_assembled_blocks_header() {
+    // What a miner hashes from the job record alone (coinb1/coinb2/branch) must be the header of
+    // the block the jobmaster assembles from the full template.
+    let t = template("bitcoin-core-regtest-gbt-300tx.json");
+    let job = build_job(&t, &params("/ironpool/"), 9, true, 0).expect("job");
+    let solution = Solution {
+        extranonce1: vec![1, 2, 3, 4],
+        extranonce2: vec![9; 8],
+        ntime: t.curtime,
+        nonce: 12345,
+        version: t.version | 0x0004_0000,
+    };
+    let header = ironpool_shared::work::header_for_solution(&job.record, &solution).expect("sizes");
+    let block = assemble_block(&job.record, &job.coinbase, &t.transactions, &solution).expect("assembles");
+    assert_eq!(header, block.header);
+    let short = Solution { extranonce2: vec![9; 7], ..solution };
+    assert!(ironpool_shared::work::header_for_solution(&job.record, &short).is_err());
+}

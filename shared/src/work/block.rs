@@ -52,6 +52,32 @@ pub enum BlockError {
     Coinbase(#[from] CoinbaseError),
 }
 
+/// The header a miner hashes for `solution` on `job`: what gateways and simulated miners check.
+pub fn header_for_solution(job: &JobRecord, solution: &Solution) -> Result<Header, CoinbaseError> {
+    let expected = job.extranonce;
+    if solution.extranonce1.len() != expected.extranonce1 || solution.extranonce2.len() != expected.extranonce2 {
+        return Err(CoinbaseError::ExtranonceMismatch {
+            extranonce1: solution.extranonce1.len(),
+            extranonce2: solution.extranonce2.len(),
+            expected1: expected.extranonce1,
+            expected2: expected.extranonce2,
+        });
+    }
+    let mut engine = bitcoin::hashes::sha256d::Hash::engine();
+    for part in [&job.coinb1[..], &solution.extranonce1, &solution.extranonce2, &job.coinb2] {
+        bitcoin::hashes::HashEngine::input(&mut engine, part);
+    }
+    let coinbase_txid = bitcoin::hashes::sha256d::Hash::from_engine(engine).to_byte_array();
+    Ok(Header {
+        version: Version::from_consensus(solution.version as i32),
+        prev_blockhash: BlockHash::from_byte_array(job.prev_hash),
+        merkle_root: TxMerkleNode::from_byte_array(merkle_root_from_branch(coinbase_txid, &job.merkle_branch)),
+        time: solution.ntime,
+        bits: CompactTarget::from_consensus(job.bits),
+        nonce: solution.nonce,
+    })
+}
+
 /// Assembles the block for `solution` on `job`, whose coinbase was cut as `coinbase` and whose
 /// template carried `transactions`.
 pub fn assemble_block(
