@@ -1,0 +1,154 @@
+//! The jobmaster: templates from the nodes become jobs on the job ring; block candidates from the
+//! gateways' share rings become `submitblock` calls to every node.
+//!
+//! - [`producer`]: template → job, `clean_jobs` exactly when the previous block hash changes.
+//! - [`job_store`]: the last jobs per tip, to rebuild blocks.
+//! - [`zmq_tip`]: ZMQ `hashblock` wake-ups; polling `getbestblockhash` runs in any case.
+//! - [`share_intake`]: threads that read the share rings.
+//! - [`candidates`]: block candidate → assembled, checked block.
+//! - [`submitter`] and [`found_blocks`]: `submitblock` to all nodes; the block on disk until held.
+
+pub mod candidates;
+pub mod found_blocks;
+pub mod job_store;
+pub mod producer;
+pub mod share_intake;
+pub mod submitter;
+pub mod zmq_tip;
+
+use crate::config::jobmaster::Jobmaster;
+use crate::node::FailoverClient;
+use bitcoin::BlockHash;
+use found_blocks::FoundBlocks;
+use ironpool_shared::ring::{job_ring_path, share_ring_path, JobRing, JobRingConfig, JobRingOpened};
+use job_store::JobStore;
+use producer::{JobProducer, Trigger};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use submitter::Submitter;
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+/// Why the jobmaster could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum JobmasterError {
+    #[error("node clients: {0}")]
+    Nodes(#[from] crate::node::ConfigError),
+    #[error("found-block directory {path}: {source}")]
+    BlockDir { path: std::path::PathBuf, source: std::io::Error },
+    #[error("job ring {path}: {source}")]
+    JobRing { path: std::path::PathBuf, source: ironpool_shared::ring::RingError },
+    #[error("ring directory {path}: {source}")]
+    RingDir { path: std::path::PathBuf, source: std::io::Error },
+}
+
+/// How often blocks left in `pending/` (nodes unreachable) are submitted again.
+const PENDING_RETRY_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Runs the jobmaster until SIGINT or SIGTERM.
+pub async fn run(settings: Jobmaster) -> Result<(), JobmasterError> {
+    let nodes = FailoverClient::from_endpoints(settings.nodes.clone())?;
+    let store = Arc::new(Mutex::new(JobStore::new(settings.keep_per_tip)));
+    let found = FoundBlocks::open(&settings.blocks.dir)
+        .map_err(|source| JobmasterError::BlockDir { path: settings.blocks.dir.clone(), source })?;
+    let submitter = Submitter::new(
+        nodes.nodes().to_vec(),
+        found,
+        settings.blocks.submit_attempts,
+        Duration::from_millis(settings.blocks.submit_retry_ms),
+    );
+
+    std::fs::create_dir_all(&settings.rings.dir)
+        .map_err(|source| JobmasterError::RingDir { path: settings.rings.dir.clone(), source })?;
+    let ring_path = job_ring_path(&settings.rings.dir);
+    let ring_config = JobRingConfig { slot_count: settings.rings.job_ring_slots, slot_capacity: settings.rings.job_ring_slot_bytes };
+    let mut job_ring =
+        JobRing::open(&ring_path, &ring_config).map_err(|source| JobmasterError::JobRing { path: ring_path.clone(), source })?;
+    match job_ring.opened() {
+        JobRingOpened::Created => info!(path = %ring_path.display(), "job ring created"),
+        JobRingOpened::Attached => info!(path = %ring_path.display(), head = job_ring.head(), "job ring re-attached"),
+        JobRingOpened::Replaced { reason } => warn!(path = %ring_path.display(), %reason, "incompatible job ring replaced"),
+    }
+
+    // Block candidates (and shares) from every share ring.
+    let (candidate_tx, mut candidate_rx) = mpsc::channel(4096);
+    let intake_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for shard in &settings.rings.shards {
+        share_intake::spawn(share_ring_path(&settings.rings.dir, *shard), candidate_tx.clone(), intake_stop.clone());
+    }
+    drop(candidate_tx);
+    {
+        let (store, submitter) = (store.clone(), submitter.clone());
+        tokio::spawn(async move {
+            while let Some(record) = candidate_rx.recv().await {
+                candidates::handle(&store, &submitter, record);
+            }
+        });
+    }
+    {
+        let submitter = submitter.clone();
+        tokio::spawn(async move {
+            loop {
+                submitter.resubmit_pending().await;
+                tokio::time::sleep(PENDING_RETRY_INTERVAL).await;
+            }
+        });
+    }
+
+    let (wake_tx, mut wake_rx) = mpsc::channel(16);
+    for (node, endpoint) in &settings.zmq_hashblock {
+        tokio::spawn(zmq_tip::watch_hashblock(node.clone(), endpoint.clone(), wake_tx.clone()));
+    }
+
+    let mut producer = JobProducer::new(nodes.clone(), settings.job_params.clone(), store.clone());
+    let mut poll = tokio::time::interval(settings.poll_interval);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut refresh = tokio::time::interval_at(tokio::time::Instant::now() + settings.refresh_interval, settings.refresh_interval);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut best: Option<BlockHash> = None;
+
+    loop {
+        let trigger = tokio::select! {
+            _ = poll.tick() => Trigger::NewTip,
+            Some(()) = wake_rx.recv() => Trigger::NewTip,
+            _ = refresh.tick() => Trigger::Refresh,
+            _ = tokio::signal::ctrl_c() => break,
+            Some(()) = async { match sigterm.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => break,
+        };
+        let record = match trigger {
+            Trigger::NewTip => {
+                let hash = match nodes.get_best_block_hash().await {
+                    Ok(h) => h,
+                    Err(e) => {
+                        warn!(error = %e.chain(), "getbestblockhash failed");
+                        continue;
+                    }
+                };
+                let Ok(hash) = BlockHash::from_str(&hash) else {
+                    error!(answer = %hash, "getbestblockhash answered something that is not a block hash");
+                    continue;
+                };
+                if best == Some(hash) && producer.current_tip() == Some(hash) {
+                    continue;
+                }
+                best = Some(hash);
+                let record = producer.produce(Trigger::NewTip, Some(hash)).await;
+                if record.is_some() {
+                    refresh.reset();
+                }
+                record
+            }
+            Trigger::Refresh => producer.produce(Trigger::Refresh, None).await,
+        };
+        if let Some(record) = record {
+            if let Err(e) = job_ring.publish(&record.encode()) {
+                error!(job = %record.job_id_hex(), error = %e, "cannot publish job on the ring");
+            }
+        }
+    }
+    info!("jobmaster stopping");
+    intake_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}

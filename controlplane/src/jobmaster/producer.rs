@@ -1,0 +1,126 @@
+//! Templates in, jobs out: fetches a template, decides `clean_jobs`, builds the job, keeps it in
+//! the store and hands its record to the job ring.
+
+use super::job_store::{JobContext, JobStore};
+use crate::node::FailoverClient;
+use bitcoin::BlockHash;
+use ironpool_shared::work::{build_job, BlockTemplate, JobParams, JobRecord};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing::{debug, error, info, warn};
+
+/// Why a new job was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The best block changed (from polling or ZMQ).
+    NewTip,
+    /// The periodic refresh, for new transactions.
+    Refresh,
+}
+
+/// Builds jobs from the nodes' templates.
+pub struct JobProducer {
+    nodes: FailoverClient,
+    params: JobParams,
+    store: Arc<Mutex<JobStore>>,
+    next_job_id: u32,
+    /// The previous block hash of the last published job.
+    current_tip: Option<BlockHash>,
+    /// Tag truncation is reported once per different length kept, not on every job.
+    reported_tag_len: Option<usize>,
+}
+
+/// The published job, for the caller to put on the ring.
+pub type Published = JobRecord;
+
+fn unix_micros() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+impl JobProducer {
+    pub fn new(nodes: FailoverClient, params: JobParams, store: Arc<Mutex<JobStore>>) -> Self {
+        // Job ids restart from the clock, so ids of a restarted jobmaster do not repeat the ones
+        // gateways may still hold from the previous run (16 ids per second of downtime apart).
+        let seed = (unix_micros() / 1_000_000).wrapping_mul(16) as u32;
+        JobProducer { nodes, params, store, next_job_id: seed.max(1), current_tip: None, reported_tag_len: None }
+    }
+
+    /// The tip of the last published job.
+    pub fn current_tip(&self) -> Option<BlockHash> {
+        self.current_tip
+    }
+
+    /// Fetches a template whose previous block is `expected_tip` (when given) and builds a job.
+    ///
+    /// Right after a new block the node may still answer with a template on the old tip; that
+    /// answer is retried a few times instead of being published as the "new" job.
+    pub async fn produce(&mut self, trigger: Trigger, expected_tip: Option<BlockHash>) -> Option<Published> {
+        let mut template = None;
+        for attempt in 0..20 {
+            let raw = match self.nodes.get_block_template(&["segwit"]).await {
+                Ok(raw) => raw,
+                Err(e) => {
+                    error!(error = %e.chain(), ?trigger, "getblocktemplate failed; gateways keep the current job");
+                    return None;
+                }
+            };
+            let parsed = match BlockTemplate::from_json(&raw) {
+                Ok(t) => t,
+                Err(e) => {
+                    error!(error = %e, node = self.nodes.active().name(), "node sent an unusable block template; gateways keep the current job");
+                    return None;
+                }
+            };
+            match expected_tip {
+                Some(tip) if parsed.previous_block_hash != tip => {
+                    debug!(attempt, template_prev = %parsed.previous_block_hash, best = %tip, "template not yet on the new tip");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                _ => {
+                    template = Some(parsed);
+                    break;
+                }
+            }
+        }
+        let Some(template) = template else {
+            warn!(?expected_tip, "node kept answering templates on an older tip");
+            return None;
+        };
+
+        // clean_jobs exactly when the previous block hash changes.
+        let clean = self.current_tip != Some(template.previous_block_hash);
+        let job_id = self.next_job_id;
+        let built = match build_job(&template, &self.params, job_id, clean, unix_micros()) {
+            Ok(b) => b,
+            Err(e) => {
+                error!(error = %e, height = template.height, "cannot build a job from the template");
+                return None;
+            }
+        };
+        self.next_job_id = self.next_job_id.wrapping_add(1).max(1);
+        if built.coinbase.tag_len_used < self.params.tag.len() && self.reported_tag_len != Some(built.coinbase.tag_len_used) {
+            warn!(
+                key = "coinbase.tag",
+                configured_bytes = self.params.tag.len(),
+                kept_bytes = built.coinbase.tag_len_used,
+                height = template.height,
+                "pool tag cut to fit the 100-byte coinbase scriptSig"
+            );
+            self.reported_tag_len = Some(built.coinbase.tag_len_used);
+        }
+        self.current_tip = Some(template.previous_block_hash);
+        let tx_count = template.transactions.len();
+        let record = built.record.clone();
+        let context = JobContext { record: built.record, coinbase: built.coinbase, transactions: Arc::new(template.transactions) };
+        match self.store.lock() {
+            Ok(mut store) => store.insert(Arc::new(context)),
+            Err(poisoned) => poisoned.into_inner().insert(Arc::new(context)),
+        }
+        if clean {
+            info!(job = %record.job_id_hex(), height = record.height, prev = %template.previous_block_hash, txs = tx_count, "new tip: clean job");
+        } else {
+            debug!(job = %record.job_id_hex(), height = record.height, ?trigger, "refreshed job");
+        }
+        Some(record)
+    }
+}

@@ -1,0 +1,10 @@
+//! ironpool's control plane: the tokio services that are not on the per-share path.
+//!
+//! - [`node`]: JSON-RPC client of the Bitcoin nodes, with failover.
+//! - [`config`]: the TOML configuration of each role, checked key by key.
+//! - [`jobmaster`]: templates → jobs on the job ring; block candidates from the share rings →
+//!   `submitblock` to every node.
+
+pub mod config;
+pub mod jobmaster;
+pub mod node;
