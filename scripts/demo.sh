@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The pool on a local regtest chain, with live figures:
+#   two connected regtest nodes (scripts/regtest.sh, ZMQ on node 0)
+#   -> jobmaster (jobs on the job ring, blocks to both nodes)
+#   -> ring-miner (grinds the ring's jobs, sends blocks through a share ring as a gateway shard does)
+# Until the stratum gateway and simulated miners land (issues 3 and 4), ring-miner stands in for them.
+#
+#   scripts/demo.sh                 runs until Ctrl-C
+#   DEMO_SECONDS=60 scripts/demo.sh stops by itself after 60 s
+#
+# Installs what is missing and builds in release mode first (scripts/setup.sh).
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+scripts/setup.sh
+
+# shellcheck source-path=SCRIPTDIR source=lib/install-node.sh
+source "$REPO/scripts/lib/install-node.sh"
+CLI="$(ironpool_node_bin_dir "$REPO")/bitcoin-cli"
+
+WORK="$(mktemp -d /tmp/ironpool-demo.XXXXXX)"
+RINGS="/dev/shm/ironpool-demo-$$"
+PIDS=()
+cleanup() {
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    scripts/regtest.sh stop "$WORK/nodes" --rm >/dev/null 2>&1 || true
+    rm -rf "$RINGS"
+    echo "demo: stopped; logs and found blocks kept in $WORK"
+}
+trap cleanup EXIT INT TERM
+
+echo "demo: starting two regtest nodes"
+scripts/regtest.sh start 2 "$WORK/nodes" --zmq >"$WORK/nodes.txt"
+read -r _ RPC0 _ ZMQ0 DIR0 _ < <(sed -n 1p "$WORK/nodes.txt")
+read -r _ RPC1 _ _ _ _ < <(sed -n 2p "$WORK/nodes.txt")
+
+# The documented regtest config, pointed at these nodes and this run's directories.
+sed -e "s|http://127.0.0.1:18443/|http://127.0.0.1:$RPC0/|" \
+    -e "s|http://127.0.0.1:18444/|http://127.0.0.1:$RPC1/|" \
+    -e "s|^dir = \"/dev/shm/ironpool-demo\"|dir = \"$RINGS\"|" \
+    -e "s|^dir = \"/tmp/ironpool-demo/blocks\"|dir = \"$WORK/blocks\"|" \
+    conf/regtest/jobmaster.toml >"$WORK/jobmaster.toml"
+sed -i "0,/^timeout_ms = 5000/s||timeout_ms = 5000\nzmq_hashblock = \"tcp://127.0.0.1:$ZMQ0\"|" "$WORK/jobmaster.toml"
+
+target/release/ironpool-control jobmaster --config "$WORK/jobmaster.toml" 2>"$WORK/jobmaster.log" &
+PIDS+=($!)
+target/release/ring-miner --ring-dir "$RINGS" --shard 0 --spool-dir "$WORK/spool" >"$WORK/miner.log" 2>&1 &
+PIDS+=($!)
+
+echo "demo: jobmaster and miner running; logs in $WORK (Ctrl-C to stop)"
+printf '%-10s %-8s %-10s %-10s %-9s %s\n' "elapsed" "height" "accepted" "pending" "jobs" "best block"
+started=$SECONDS
+while :; do
+    for pid in "${PIDS[@]}"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "demo: a process exited; last lines of its log:" >&2
+            tail -n 20 "$WORK/jobmaster.log" "$WORK/miner.log" >&2
+            exit 1
+        fi
+    done
+    height=$("$CLI" -datadir="$DIR0" getblockcount 2>/dev/null || echo "?")
+    best=$("$CLI" -datadir="$DIR0" getbestblockhash 2>/dev/null || echo "?")
+    accepted=$(find "$WORK/blocks/accepted" -name '*.block' 2>/dev/null | wc -l)
+    pending=$(find "$WORK/blocks/pending" -name '*.block' 2>/dev/null | wc -l)
+    jobs=$(grep -c "^job " "$WORK/miner.log" 2>/dev/null || true)
+    printf '%-10s %-8s %-10s %-10s %-9s %s\n' "$((SECONDS - started))s" "$height" "$accepted" "$pending" "${jobs:-0}" "${best:0:16}..."
+    if [[ -n "${DEMO_SECONDS:-}" ]] && ((SECONDS - started >= DEMO_SECONDS)); then
+        break
+    fi
+    sleep 2
+done
