@@ -3,4 +3,5 @@
 //! - [`work`]: Bitcoin work, from a node's block template to a block the node accepts.
 //! - `ring`: shared-memory rings between the control plane and the gateway shards.
 
+pub mod ring;
 pub mod work;

@@ -3,10 +3,15 @@
 
 use bitcoin::consensus::deserialize;
 use bitcoin::{Block, Network};
-use ironpool_shared::work::{assemble_block, build_job, BlockTemplate, ExtranonceSizes, JobParams, PayoutRecipient, Solution};
+use ironpool_shared::work::{
+    assemble_block, build_job, BlockTemplate, ExtranonceSizes, JobParams, PayoutRecipient, Solution,
+};
 
 fn template(name: &str) -> BlockTemplate {
-    let path = format!("{}/../../shared/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../shared/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     BlockTemplate::from_json(&serde_json::from_str(&text).expect("JSON")).expect("valid template")
 }
@@ -15,9 +20,18 @@ fn params(tag: &str) -> JobParams {
     JobParams {
         tag: tag.as_bytes().to_vec(),
         payouts: vec![
-            PayoutRecipient::parse("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", 3, Network::Regtest).expect("p2wpkh"),
-            PayoutRecipient::parse("bcrt1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3qzf4jry", 1, Network::Regtest)
-                .expect("p2wsh"),
+            PayoutRecipient::parse(
+                "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080",
+                3,
+                Network::Regtest,
+            )
+            .expect("p2wpkh"),
+            PayoutRecipient::parse(
+                "bcrt1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3qzf4jry",
+                1,
+                Network::Regtest,
+            )
+            .expect("p2wsh"),
         ],
         extranonce: ExtranonceSizes::default(),
         version_mask: 0x1fff_e000,
@@ -37,7 +51,8 @@ fn solve(name: &str, tag: &str, version_bits: u32) -> (BlockTemplate, Block) {
             nonce,
             version: t.version | version_bits,
         };
-        let block = assemble_block(&job.record, &job.coinbase, &t.transactions, &solution).expect("assembles");
+        let block = assemble_block(&job.record, &job.coinbase, &t.transactions, &solution)
+            .expect("assembles");
         if block.meets_target {
             let decoded: Block = deserialize(&block.bytes).expect("the bytes are a block");
             assert_eq!(decoded.block_hash(), block.hash);
@@ -49,14 +64,23 @@ fn solve(name: &str, tag: &str, version_bits: u32) -> (BlockTemplate, Block) {
 
 #[test]
 fn blocks_from_the_fixtures_pass_the_merkle_and_witness_checks() {
-    for name in ["bitcoin-core-regtest-gbt-10tx.json", "bitcoin-core-regtest-gbt-300tx.json"] {
+    for name in [
+        "bitcoin-core-regtest-gbt-10tx.json",
+        "bitcoin-core-regtest-gbt-300tx.json",
+    ] {
         for tag in ["", "/ironpool/", &"x".repeat(200)] {
             let (t, block) = solve(name, tag, 0x0000_2000);
             assert!(block.check_merkle_root(), "{name}: merkle root");
-            assert!(block.check_witness_commitment(), "{name}: witness commitment");
+            assert!(
+                block.check_witness_commitment(),
+                "{name}: witness commitment"
+            );
             assert_eq!(block.header.prev_blockhash, t.previous_block_hash);
             assert_eq!(block.header.bits, t.bits);
-            assert_eq!(block.header.version.to_consensus() as u32, t.version | 0x2000);
+            assert_eq!(
+                block.header.version.to_consensus() as u32,
+                t.version | 0x2000
+            );
             assert_eq!(block.txdata.len(), t.transactions.len() + 1);
             let coinbase = &block.txdata[0];
             assert!(coinbase.is_coinbase());
@@ -67,7 +91,10 @@ fn blocks_from_the_fixtures_pass_the_merkle_and_witness_checks() {
             let paid: u64 = coinbase.output.iter().map(|o| o.value.to_sat()).sum();
             assert_eq!(paid, t.coinbase_value);
             // BIP34 height.
-            assert_eq!(block.bip34_block_height().expect("bip34 height"), u64::from(t.height));
+            assert_eq!(
+                block.bip34_block_height().expect("bip34 height"),
+                u64::from(t.height)
+            );
             // The template's transactions, in order, byte for byte.
             for (tx, want) in block.txdata[1..].iter().zip(&t.transactions) {
                 assert_eq!(bitcoin::consensus::serialize(tx), want.data);
@@ -97,7 +124,11 @@ fn version_bits_outside_the_mask_are_refused() {
         version: t.version | 0x4000_0000,
     };
     assert!(assemble_block(&job.record, &job.coinbase, &t.transactions, &solution).is_err());
-    let late = Solution { ntime: t.curtime + 601, version: t.version, ..solution };
+    let late = Solution {
+        ntime: t.curtime + 601,
+        version: t.version,
+        ..solution
+    };
     assert!(assemble_block(&job.record, &job.coinbase, &t.transactions, &late).is_err());
 }
 
@@ -115,8 +146,12 @@ fn the_miner_side_header_equals_the_assembled_blocks_header() {
         version: t.version | 0x0004_0000,
     };
     let header = ironpool_shared::work::header_for_solution(&job.record, &solution).expect("sizes");
-    let block = assemble_block(&job.record, &job.coinbase, &t.transactions, &solution).expect("assembles");
+    let block =
+        assemble_block(&job.record, &job.coinbase, &t.transactions, &solution).expect("assembles");
     assert_eq!(header, block.header);
-    let short = Solution { extranonce2: vec![9; 7], ..solution };
+    let short = Solution {
+        extranonce2: vec![9; 7],
+        ..solution
+    };
     assert!(ironpool_shared::work::header_for_solution(&job.record, &short).is_err());
 }
