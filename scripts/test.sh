@@ -37,7 +37,12 @@ stage "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
 stage "test"
-cargo test --workspace
+log="$(mktemp)"
+cargo test --workspace 2>&1 | tee "$log"
+# One closing line for the whole workspace: cargo prints a result per test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "\ntest.sh: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
 
 echo
 echo "test.sh: all stages passed"

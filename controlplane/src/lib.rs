@@ -7,4 +7,5 @@
 
 pub mod config;
 pub mod jobmaster;
+pub mod log_throttle;
 pub mod node;

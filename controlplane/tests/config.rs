@@ -27,7 +27,8 @@ fn load_text(text: &str) -> Result<(), ConfigError> {
 #[test]
 fn the_documented_examples_load() {
     for file in ["conf/jobmaster.toml", "conf/regtest/jobmaster.toml"] {
-        let settings = JobmasterConfig::load(&repo().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let settings =
+            JobmasterConfig::load(&repo().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert!(!settings.nodes.is_empty());
     }
     let settings = JobmasterConfig::load(&repo().join("conf/jobmaster.toml")).expect("loads");
@@ -41,7 +42,12 @@ fn the_documented_examples_load() {
 
 fn invalid(text: &str) -> (String, String, String) {
     match load_text(text) {
-        Err(ConfigError::Invalid { key, value, expected, .. }) => (key, value, expected),
+        Err(ConfigError::Invalid {
+            key,
+            value,
+            expected,
+            ..
+        }) => (key, value, expected),
         other => panic!("expected an invalid key, got {other:?}"),
     }
 }
@@ -51,27 +57,76 @@ fn each_bad_value_names_its_key() {
     let base = example();
     let cases = [
         ("network = \"bitcoin\"", "network = \"bitcoinz\"", "network"),
-        ("url = \"http://127.0.0.1:8332/\"", "url = \"https://x/\"", "node[0].url"),
+        (
+            "url = \"http://127.0.0.1:8332/\"",
+            "url = \"https://x/\"",
+            "node[0].url",
+        ),
         ("timeout_ms = 10000", "timeout_ms = 0", "node[0].timeout_ms"),
-        ("poll_interval_ms = 100 ", "poll_interval_ms = 500 ", "tip.poll_interval_ms"),
-        ("extranonce2_size = 8", "extranonce2_size = 1", "coinbase.extranonce2_size"),
-        ("version_mask = \"1fffe000\"", "version_mask = \"ffffffff\"", "jobs.version_mask"),
-        ("version_mask = \"1fffe000\"", "version_mask = \"xyz\"", "jobs.version_mask"),
-        ("ntime_roll_secs = 600", "ntime_roll_secs = 9000", "jobs.ntime_roll_secs"),
-        ("job_ring_slots = 64", "job_ring_slots = 63", "rings.job_ring_slots"),
+        (
+            "poll_interval_ms = 100 ",
+            "poll_interval_ms = 500 ",
+            "tip.poll_interval_ms",
+        ),
+        (
+            "extranonce2_size = 8",
+            "extranonce2_size = 1",
+            "coinbase.extranonce2_size",
+        ),
+        (
+            "version_mask = \"1fffe000\"",
+            "version_mask = \"ffffffff\"",
+            "jobs.version_mask",
+        ),
+        (
+            "version_mask = \"1fffe000\"",
+            "version_mask = \"xyz\"",
+            "jobs.version_mask",
+        ),
+        (
+            "ntime_roll_secs = 600",
+            "ntime_roll_secs = 9000",
+            "jobs.ntime_roll_secs",
+        ),
+        (
+            "job_ring_slots = 64",
+            "job_ring_slots = 63",
+            "rings.job_ring_slots",
+        ),
         ("shards = [0, 1]", "shards = [0, 0]", "rings.shards[1]"),
-        ("submit_attempts = 5", "submit_attempts = 0", "blocks.submit_attempts"),
-        ("weight = 1                    # >= 1", "weight = 0", "payout[0].weight"),
+        (
+            "submit_attempts = 5",
+            "submit_attempts = 0",
+            "blocks.submit_attempts",
+        ),
+        (
+            "weight = 1                    # >= 1",
+            "weight = 0",
+            "payout[0].weight",
+        ),
     ];
     for (from, to, key) in cases {
         assert!(base.contains(from), "example lacks {from:?}");
         let (k, value, expected) = invalid(&base.replacen(from, to, 1));
         assert_eq!(k, key, "for {to}");
         assert!(!expected.is_empty());
-        let shown = to.split('=').nth(1).map(str::trim).unwrap_or_default().trim_matches('"');
+        let shown = to
+            .split('=')
+            .nth(1)
+            .map(str::trim)
+            .unwrap_or_default()
+            .trim_matches('"');
         // A list key reports the offending element.
-        let shown = shown.trim_start_matches('[').trim_end_matches(']').rsplit(", ").next().unwrap_or_default();
-        assert!(value.contains(shown), "value {value:?} should show {shown:?}");
+        let shown = shown
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .rsplit(", ")
+            .next()
+            .unwrap_or_default();
+        assert!(
+            value.contains(shown),
+            "value {value:?} should show {shown:?}"
+        );
     }
 }
 
@@ -89,18 +144,26 @@ fn a_payout_address_of_another_network_is_refused() {
 
 #[test]
 fn a_tag_too_long_is_refused_with_its_key() {
-    let text = example().replacen("tag = \"/ironpool/\"", &format!("tag = \"{}\"", "x".repeat(101)), 1);
+    let text = example().replacen(
+        "tag = \"/ironpool/\"",
+        &format!("tag = \"{}\"", "x".repeat(101)),
+        1,
+    );
     assert_eq!(invalid(&text).0, "coinbase.tag");
 }
 
 #[test]
 fn unknown_keys_and_wrong_types_are_parse_errors_naming_the_key() {
     match load_text(&example().replacen("[tip]", "[tip]\npoll_intervall_ms = 5", 1)) {
-        Err(ConfigError::Parse { message, .. }) => assert!(message.contains("poll_intervall_ms"), "{message}"),
+        Err(ConfigError::Parse { message, .. }) => {
+            assert!(message.contains("poll_intervall_ms"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
     match load_text(&example().replacen("timeout_ms = 10000", "timeout_ms = \"ten\"", 1)) {
-        Err(ConfigError::Parse { message, .. }) => assert!(message.contains("timeout_ms"), "{message}"),
+        Err(ConfigError::Parse { message, .. }) => {
+            assert!(message.contains("timeout_ms"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
     match load_text("this is not toml") {
@@ -115,18 +178,41 @@ fn the_binary_exits_2_naming_the_key_on_a_bad_config_and_on_an_unreadable_file()
     let dir = std::env::temp_dir().join(format!("ironpool-config-bin-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("bad.toml");
-    std::fs::write(&path, example().replacen("refresh_interval_secs = 30", "refresh_interval_secs = 0", 1)).expect("write");
-    let out = Command::new(bin).args(["jobmaster", "--config"]).arg(&path).output().expect("run");
+    std::fs::write(
+        &path,
+        example().replacen("refresh_interval_secs = 30", "refresh_interval_secs = 0", 1),
+    )
+    .expect("write");
+    let out = Command::new(bin)
+        .args(["jobmaster", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("tip.refresh_interval_secs") && stderr.contains("= 0"), "{stderr}");
+    assert!(
+        stderr.contains("tip.refresh_interval_secs") && stderr.contains("= 0"),
+        "{stderr}"
+    );
 
-    let out = Command::new(bin).args(["jobmaster", "--config"]).arg(dir.join("missing.toml")).output().expect("run");
+    let out = Command::new(bin)
+        .args(["jobmaster", "--config"])
+        .arg(dir.join("missing.toml"))
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
 
     let good = repo().join("conf/jobmaster.toml");
-    let out = Command::new(bin).args(["jobmaster", "--check", "--config"]).arg(&good).output().expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin)
+        .args(["jobmaster", "--check", "--config"])
+        .arg(&good)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -261,7 +261,11 @@ fn network(name: &str) -> Result<Network, InvalidKey> {
         "testnet4" => Ok(Network::Testnet4),
         "signet" => Ok(Network::Signet),
         "regtest" => Ok(Network::Regtest),
-        other => Err(InvalidKey::new("network", other, "one of bitcoin, testnet, testnet4, signet, regtest")),
+        other => Err(InvalidKey::new(
+            "network",
+            other,
+            "one of bitcoin, testnet, testnet4, signet, regtest",
+        )),
     }
 }
 
@@ -286,13 +290,24 @@ impl JobmasterConfig {
                 return Err(InvalidKey::new(key("name"), &n.name, "a non-empty name"));
             }
             if self.nodes[..i].iter().any(|o| o.name == n.name) {
-                return Err(InvalidKey::new(key("name"), &n.name, "a name no other node has"));
+                return Err(InvalidKey::new(
+                    key("name"),
+                    &n.name,
+                    "a name no other node has",
+                ));
             }
             if !n.url.starts_with("http://") {
-                return Err(InvalidKey::new(key("url"), &n.url, "an http://host:port/ URL"));
+                return Err(InvalidKey::new(
+                    key("url"),
+                    &n.url,
+                    "an http://host:port/ URL",
+                ));
             }
             let auth = match (&n.user, &n.password, &n.cookie_file) {
-                (Some(user), Some(password), None) => NodeAuth::UserPassword { user: user.clone(), password: password.clone() },
+                (Some(user), Some(password), None) => NodeAuth::UserPassword {
+                    user: user.clone(),
+                    password: password.clone(),
+                },
                 (None, None, Some(cookie)) => NodeAuth::CookieFile(cookie.clone()),
                 _ => {
                     return Err(InvalidKey::new(
@@ -303,14 +318,26 @@ impl JobmasterConfig {
                 }
             };
             if n.timeout_ms == 0 || n.timeout_ms > 600_000 {
-                return Err(InvalidKey::new(key("timeout_ms"), n.timeout_ms, "1 to 600000 milliseconds"));
+                return Err(InvalidKey::new(
+                    key("timeout_ms"),
+                    n.timeout_ms,
+                    "1 to 600000 milliseconds",
+                ));
             }
             if n.max_response_mib == 0 || n.max_response_mib > 4096 {
-                return Err(InvalidKey::new(key("max_response_mib"), n.max_response_mib, "1 to 4096"));
+                return Err(InvalidKey::new(
+                    key("max_response_mib"),
+                    n.max_response_mib,
+                    "1 to 4096",
+                ));
             }
             if let Some(endpoint) = &n.zmq_hashblock {
                 if !endpoint.starts_with("tcp://") {
-                    return Err(InvalidKey::new(key("zmq_hashblock"), endpoint, "a tcp://host:port endpoint"));
+                    return Err(InvalidKey::new(
+                        key("zmq_hashblock"),
+                        endpoint,
+                        "a tcp://host:port endpoint",
+                    ));
                 }
                 zmq.push((n.name.clone(), endpoint.clone()));
             }
@@ -323,76 +350,159 @@ impl JobmasterConfig {
 
         let tip = &self.tip;
         if !(10..=100).contains(&tip.poll_interval_ms) {
-            return Err(InvalidKey::new("tip.poll_interval_ms", tip.poll_interval_ms, "10 to 100 milliseconds"));
+            return Err(InvalidKey::new(
+                "tip.poll_interval_ms",
+                tip.poll_interval_ms,
+                "10 to 100 milliseconds",
+            ));
         }
         if !(10..=60_000).contains(&tip.zmq_poll_interval_ms) {
-            return Err(InvalidKey::new("tip.zmq_poll_interval_ms", tip.zmq_poll_interval_ms, "10 to 60000 milliseconds"));
+            return Err(InvalidKey::new(
+                "tip.zmq_poll_interval_ms",
+                tip.zmq_poll_interval_ms,
+                "10 to 60000 milliseconds",
+            ));
         }
         if !(1..=600).contains(&tip.refresh_interval_secs) {
-            return Err(InvalidKey::new("tip.refresh_interval_secs", tip.refresh_interval_secs, "1 to 600 seconds"));
+            return Err(InvalidKey::new(
+                "tip.refresh_interval_secs",
+                tip.refresh_interval_secs,
+                "1 to 600 seconds",
+            ));
         }
-        let poll_interval = Duration::from_millis(if zmq.is_empty() { tip.poll_interval_ms } else { tip.zmq_poll_interval_ms });
+        let poll_interval = Duration::from_millis(if zmq.is_empty() {
+            tip.poll_interval_ms
+        } else {
+            tip.zmq_poll_interval_ms
+        });
 
         let cb = &self.coinbase;
         if cb.tag.len() > 100 {
             return Err(InvalidKey::new("coinbase.tag", &cb.tag, "at most 100 bytes (the whole coinbase scriptSig is limited to 100; longer tags are cut to what fits)"));
         }
-        let extranonce = ExtranonceSizes { extranonce1: cb.extranonce1_size, extranonce2: cb.extranonce2_size };
+        let extranonce = ExtranonceSizes {
+            extranonce1: cb.extranonce1_size,
+            extranonce2: cb.extranonce2_size,
+        };
         if !ExtranonceSizes::EXTRANONCE1_RANGE.contains(&extranonce.extranonce1) {
-            return Err(InvalidKey::new("coinbase.extranonce1_size", cb.extranonce1_size, "2 to 8 bytes"));
+            return Err(InvalidKey::new(
+                "coinbase.extranonce1_size",
+                cb.extranonce1_size,
+                "2 to 8 bytes",
+            ));
         }
         if !ExtranonceSizes::EXTRANONCE2_RANGE.contains(&extranonce.extranonce2) {
-            return Err(InvalidKey::new("coinbase.extranonce2_size", cb.extranonce2_size, "2 to 16 bytes"));
+            return Err(InvalidKey::new(
+                "coinbase.extranonce2_size",
+                cb.extranonce2_size,
+                "2 to 16 bytes",
+            ));
         }
 
         if self.payouts.is_empty() {
-            return Err(InvalidKey::new("payout", "(none)", "at least one [[payout]] address"));
+            return Err(InvalidKey::new(
+                "payout",
+                "(none)",
+                "at least one [[payout]] address",
+            ));
         }
         let mut payouts = Vec::with_capacity(self.payouts.len());
         for (i, p) in self.payouts.iter().enumerate() {
             let recipient = PayoutRecipient::parse(&p.address, p.weight, network).map_err(|e| {
                 let k = if p.weight == 0 { "weight" } else { "address" };
-                let value = if p.weight == 0 { p.weight.to_string() } else { p.address.clone() };
-                InvalidKey { key: format!("payout[{i}].{k}"), value: format!("{value:?}"), expected: format!("a valid {} address with weight ≥ 1 ({e})", self.network) }
+                let value = if p.weight == 0 {
+                    p.weight.to_string()
+                } else {
+                    p.address.clone()
+                };
+                InvalidKey {
+                    key: format!("payout[{i}].{k}"),
+                    value: format!("{value:?}"),
+                    expected: format!("a valid {} address with weight ≥ 1 ({e})", self.network),
+                }
             })?;
             payouts.push(recipient);
         }
 
         let jobs = &self.jobs;
         let version_mask = u32::from_str_radix(jobs.version_mask.trim_start_matches("0x"), 16)
-            .map_err(|_| InvalidKey::new("jobs.version_mask", &jobs.version_mask, "8 hex digits such as 1fffe000"))?;
+            .map_err(|_| {
+                InvalidKey::new(
+                    "jobs.version_mask",
+                    &jobs.version_mask,
+                    "8 hex digits such as 1fffe000",
+                )
+            })?;
         if version_mask & !ironpool_shared::work::job_builder::VERSION_ROLLING_MASK_MAX != 0 {
-            return Err(InvalidKey::new("jobs.version_mask", &jobs.version_mask, "bits within 1fffe000 (BIP320)"));
+            return Err(InvalidKey::new(
+                "jobs.version_mask",
+                &jobs.version_mask,
+                "bits within 1fffe000 (BIP320)",
+            ));
         }
         if jobs.ntime_roll_secs > 7_000 {
-            return Err(InvalidKey::new("jobs.ntime_roll_secs", jobs.ntime_roll_secs, "0 to 7000 seconds (nodes refuse blocks over 2 hours ahead)"));
+            return Err(InvalidKey::new(
+                "jobs.ntime_roll_secs",
+                jobs.ntime_roll_secs,
+                "0 to 7000 seconds (nodes refuse blocks over 2 hours ahead)",
+            ));
         }
         if !(1..=1024).contains(&jobs.keep_per_tip) {
-            return Err(InvalidKey::new("jobs.keep_per_tip", jobs.keep_per_tip, "1 to 1024 jobs"));
+            return Err(InvalidKey::new(
+                "jobs.keep_per_tip",
+                jobs.keep_per_tip,
+                "1 to 1024 jobs",
+            ));
         }
 
         let rings = &self.rings;
         if !rings.job_ring_slots.is_power_of_two() || !(2..=4096).contains(&rings.job_ring_slots) {
-            return Err(InvalidKey::new("rings.job_ring_slots", rings.job_ring_slots, "a power of two from 2 to 4096"));
+            return Err(InvalidKey::new(
+                "rings.job_ring_slots",
+                rings.job_ring_slots,
+                "a power of two from 2 to 4096",
+            ));
         }
-        if !(4096..=1 << 20).contains(&rings.job_ring_slot_bytes) || !rings.job_ring_slot_bytes.is_multiple_of(8) {
-            return Err(InvalidKey::new("rings.job_ring_slot_bytes", rings.job_ring_slot_bytes, "a multiple of 8 from 4096 to 1048576"));
+        if !(4096..=1 << 20).contains(&rings.job_ring_slot_bytes)
+            || !rings.job_ring_slot_bytes.is_multiple_of(8)
+        {
+            return Err(InvalidKey::new(
+                "rings.job_ring_slot_bytes",
+                rings.job_ring_slot_bytes,
+                "a multiple of 8 from 4096 to 1048576",
+            ));
         }
         if rings.shards.is_empty() {
-            return Err(InvalidKey::new("rings.shards", "[]", "at least one gateway shard id"));
+            return Err(InvalidKey::new(
+                "rings.shards",
+                "[]",
+                "at least one gateway shard id",
+            ));
         }
         for (i, id) in rings.shards.iter().enumerate() {
             if rings.shards[..i].contains(id) {
-                return Err(InvalidKey::new(format!("rings.shards[{i}]"), id, "shard ids without repeats"));
+                return Err(InvalidKey::new(
+                    format!("rings.shards[{i}]"),
+                    id,
+                    "shard ids without repeats",
+                ));
             }
         }
 
         let blocks = &self.blocks;
         if blocks.submit_attempts == 0 || blocks.submit_attempts > 1000 {
-            return Err(InvalidKey::new("blocks.submit_attempts", blocks.submit_attempts, "1 to 1000"));
+            return Err(InvalidKey::new(
+                "blocks.submit_attempts",
+                blocks.submit_attempts,
+                "1 to 1000",
+            ));
         }
         if blocks.submit_retry_ms > 60_000 {
-            return Err(InvalidKey::new("blocks.submit_retry_ms", blocks.submit_retry_ms, "0 to 60000 milliseconds"));
+            return Err(InvalidKey::new(
+                "blocks.submit_retry_ms",
+                blocks.submit_retry_ms,
+                "0 to 60000 milliseconds",
+            ));
         }
 
         Ok(Jobmaster {

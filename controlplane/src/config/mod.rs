@@ -14,13 +14,21 @@ use std::path::{Path, PathBuf};
 pub enum ConfigError {
     /// The file could not be read.
     #[error("config {path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// Not TOML, or a key of the wrong type, or an unknown key.
     #[error("config {path}: {message}")]
     Parse { path: PathBuf, message: String },
     /// A key whose value is not acceptable.
     #[error("config {path}: key `{key}` = {value}: expected {expected}")]
-    Invalid { path: PathBuf, key: String, value: String, expected: String },
+    Invalid {
+        path: PathBuf,
+        key: String,
+        value: String,
+        expected: String,
+    },
 }
 
 /// A semantic problem found by `validate`, before the file path is attached.
@@ -35,8 +43,16 @@ pub struct InvalidKey {
 }
 
 impl InvalidKey {
-    pub fn new(key: impl Into<String>, value: impl std::fmt::Debug, expected: impl Into<String>) -> Self {
-        InvalidKey { key: key.into(), value: format!("{value:?}"), expected: expected.into() }
+    pub fn new(
+        key: impl Into<String>,
+        value: impl std::fmt::Debug,
+        expected: impl Into<String>,
+    ) -> Self {
+        InvalidKey {
+            key: key.into(),
+            value: format!("{value:?}"),
+            expected: expected.into(),
+        }
     }
 }
 
@@ -51,12 +67,20 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigEr
 
 /// Reads and parses the file at `path`.
 pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     parse(path, &text)
 }
 
 impl ConfigError {
     pub(crate) fn invalid(path: &Path, key: InvalidKey) -> Self {
-        ConfigError::Invalid { path: path.to_owned(), key: key.key, value: key.value, expected: key.expected }
+        ConfigError::Invalid {
+            path: path.to_owned(),
+            key: key.key,
+            value: key.value,
+            expected: key.expected,
+        }
     }
 }

@@ -43,6 +43,14 @@ pub struct SubmissionRecord<'a> {
     pub elapsed_ms: u64,
 }
 
+/// A block read back from `pending/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingBlock {
+    pub height: u32,
+    pub hash: String,
+    pub bytes: Vec<u8>,
+}
+
 /// The directory of found blocks.
 #[derive(Debug, Clone)]
 pub struct FoundBlocks {
@@ -52,10 +60,16 @@ pub struct FoundBlocks {
 impl FoundBlocks {
     /// Opens (and creates) the directory tree.
     pub fn open(dir: &Path) -> std::io::Result<Self> {
-        for state in [BlockState::Pending, BlockState::Accepted, BlockState::Rejected] {
+        for state in [
+            BlockState::Pending,
+            BlockState::Accepted,
+            BlockState::Rejected,
+        ] {
             std::fs::create_dir_all(dir.join(state.dir_name()))?;
         }
-        Ok(FoundBlocks { dir: dir.to_owned() })
+        Ok(FoundBlocks {
+            dir: dir.to_owned(),
+        })
     }
 
     fn file_name(height: u32, hash: &str) -> String {
@@ -64,7 +78,9 @@ impl FoundBlocks {
 
     /// Path of a block in `state`.
     pub fn path(&self, state: BlockState, height: u32, hash: &str) -> PathBuf {
-        self.dir.join(state.dir_name()).join(Self::file_name(height, hash))
+        self.dir
+            .join(state.dir_name())
+            .join(Self::file_name(height, hash))
     }
 
     /// Writes a block durably into `pending/` (temporary file, fsync, rename, fsync of the
@@ -92,7 +108,7 @@ impl FoundBlocks {
 
     /// Pending blocks (height, hash, bytes), oldest height first. A file whose name does not parse
     /// is skipped with its path in the error list, never deleted.
-    pub fn pending(&self) -> std::io::Result<(Vec<(u32, String, Vec<u8>)>, Vec<PathBuf>)> {
+    pub fn pending(&self) -> std::io::Result<(Vec<PendingBlock>, Vec<PathBuf>)> {
         let mut blocks = Vec::new();
         let mut unreadable = Vec::new();
         for entry in std::fs::read_dir(self.dir.join(BlockState::Pending.dir_name()))? {
@@ -106,11 +122,15 @@ impl FoundBlocks {
                 .and_then(|stem| stem.split_once('-'))
                 .and_then(|(h, hash)| Some((h.parse::<u32>().ok()?, hash.to_owned())));
             match (parsed, std::fs::read(&path)) {
-                (Some((height, hash)), Ok(bytes)) => blocks.push((height, hash, bytes)),
+                (Some((height, hash)), Ok(bytes)) => blocks.push(PendingBlock {
+                    height,
+                    hash,
+                    bytes,
+                }),
                 _ => unreadable.push(path),
             }
         }
-        blocks.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+        blocks.sort_by(|a, b| a.height.cmp(&b.height).then_with(|| a.hash.cmp(&b.hash)));
         Ok((blocks, unreadable))
     }
 
@@ -118,7 +138,10 @@ impl FoundBlocks {
     pub fn record(&self, record: &SubmissionRecord<'_>) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("submissions.jsonl"))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("submissions.jsonl"))?;
         f.write_all(&line)
     }
 }

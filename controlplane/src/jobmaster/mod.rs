@@ -2,7 +2,8 @@
 //! gateways' share rings become `submitblock` calls to every node.
 //!
 //! - [`producer`]: template → job, `clean_jobs` exactly when the previous block hash changes.
-//! - [`job_store`]: the last jobs per tip, to rebuild blocks.
+//! - [`job_store`]: the last jobs per tip, to rebuild blocks; [`job_archive`] keeps them across a
+//!   restart.
 //! - [`zmq_tip`]: ZMQ `hashblock` wake-ups; polling `getbestblockhash` runs in any case.
 //! - [`share_intake`]: threads that read the share rings.
 //! - [`candidates`]: block candidate → assembled, checked block.
@@ -10,6 +11,7 @@
 
 pub mod candidates;
 pub mod found_blocks;
+pub mod job_archive;
 pub mod job_store;
 pub mod producer;
 pub mod share_intake;
@@ -20,7 +22,10 @@ use crate::config::jobmaster::Jobmaster;
 use crate::node::FailoverClient;
 use bitcoin::BlockHash;
 use found_blocks::FoundBlocks;
-use ironpool_shared::ring::{job_ring_path, share_ring_path, JobRing, JobRingConfig, JobRingOpened};
+use ironpool_shared::ring::{
+    job_ring_path, share_ring_path, JobRing, JobRingConfig, JobRingOpened,
+};
+use job_archive::JobArchive;
 use job_store::JobStore;
 use producer::{JobProducer, Trigger};
 use std::str::FromStr;
@@ -36,22 +41,66 @@ pub enum JobmasterError {
     #[error("node clients: {0}")]
     Nodes(#[from] crate::node::ConfigError),
     #[error("found-block directory {path}: {source}")]
-    BlockDir { path: std::path::PathBuf, source: std::io::Error },
+    BlockDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("job ring {path}: {source}")]
-    JobRing { path: std::path::PathBuf, source: ironpool_shared::ring::RingError },
+    JobRing {
+        path: std::path::PathBuf,
+        source: ironpool_shared::ring::RingError,
+    },
     #[error("ring directory {path}: {source}")]
-    RingDir { path: std::path::PathBuf, source: std::io::Error },
+    RingDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// How often blocks left in `pending/` (nodes unreachable) are submitted again.
 const PENDING_RETRY_INTERVAL: Duration = Duration::from_secs(30);
 
+/// Loads the archived jobs of the previous run into `store`, removes the ones it does not keep,
+/// and returns the archive with the job id to continue from.
+fn restore_jobs(
+    dir: &std::path::Path,
+    store: &Mutex<JobStore>,
+) -> std::io::Result<(JobArchive, Option<u32>)> {
+    let archive = JobArchive::open(dir)?;
+    let (jobs, bad) = archive.load()?;
+    for job in bad {
+        warn!(path = %job.path.display(), reason = %job.reason, "unusable archived job set aside");
+    }
+    let next = jobs.last().map(|j| j.record.job_id.wrapping_add(1).max(1));
+    let all: Vec<u32> = jobs.iter().map(|j| j.record.job_id).collect();
+    let mut store = store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for job in jobs {
+        store.insert(Arc::new(job));
+    }
+    let kept = store.ids();
+    for id in all.into_iter().filter(|id| !kept.contains(id)) {
+        archive.remove(id)?;
+    }
+    if !kept.is_empty() {
+        info!(
+            jobs = kept.len(),
+            "jobs of the previous run restored from the archive"
+        );
+    }
+    Ok((archive, next))
+}
+
 /// Runs the jobmaster until SIGINT or SIGTERM.
 pub async fn run(settings: Jobmaster) -> Result<(), JobmasterError> {
     let nodes = FailoverClient::from_endpoints(settings.nodes.clone())?;
     let store = Arc::new(Mutex::new(JobStore::new(settings.keep_per_tip)));
-    let found = FoundBlocks::open(&settings.blocks.dir)
-        .map_err(|source| JobmasterError::BlockDir { path: settings.blocks.dir.clone(), source })?;
+    let found =
+        FoundBlocks::open(&settings.blocks.dir).map_err(|source| JobmasterError::BlockDir {
+            path: settings.blocks.dir.clone(),
+            source,
+        })?;
     let submitter = Submitter::new(
         nodes.nodes().to_vec(),
         found,
@@ -59,23 +108,39 @@ pub async fn run(settings: Jobmaster) -> Result<(), JobmasterError> {
         Duration::from_millis(settings.blocks.submit_retry_ms),
     );
 
-    std::fs::create_dir_all(&settings.rings.dir)
-        .map_err(|source| JobmasterError::RingDir { path: settings.rings.dir.clone(), source })?;
+    std::fs::create_dir_all(&settings.rings.dir).map_err(|source| JobmasterError::RingDir {
+        path: settings.rings.dir.clone(),
+        source,
+    })?;
     let ring_path = job_ring_path(&settings.rings.dir);
-    let ring_config = JobRingConfig { slot_count: settings.rings.job_ring_slots, slot_capacity: settings.rings.job_ring_slot_bytes };
+    let ring_config = JobRingConfig {
+        slot_count: settings.rings.job_ring_slots,
+        slot_capacity: settings.rings.job_ring_slot_bytes,
+    };
     let mut job_ring =
-        JobRing::open(&ring_path, &ring_config).map_err(|source| JobmasterError::JobRing { path: ring_path.clone(), source })?;
+        JobRing::open(&ring_path, &ring_config).map_err(|source| JobmasterError::JobRing {
+            path: ring_path.clone(),
+            source,
+        })?;
     match job_ring.opened() {
         JobRingOpened::Created => info!(path = %ring_path.display(), "job ring created"),
-        JobRingOpened::Attached => info!(path = %ring_path.display(), head = job_ring.head(), "job ring re-attached"),
-        JobRingOpened::Replaced { reason } => warn!(path = %ring_path.display(), %reason, "incompatible job ring replaced"),
+        JobRingOpened::Attached => {
+            info!(path = %ring_path.display(), head = job_ring.head(), "job ring re-attached")
+        }
+        JobRingOpened::Replaced { reason } => {
+            warn!(path = %ring_path.display(), %reason, "incompatible job ring replaced")
+        }
     }
 
     // Block candidates (and shares) from every share ring.
     let (candidate_tx, mut candidate_rx) = mpsc::channel(4096);
     let intake_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     for shard in &settings.rings.shards {
-        share_intake::spawn(share_ring_path(&settings.rings.dir, *shard), candidate_tx.clone(), intake_stop.clone());
+        share_intake::spawn(
+            share_ring_path(&settings.rings.dir, *shard),
+            candidate_tx.clone(),
+            intake_stop.clone(),
+        );
     }
     drop(candidate_tx);
     {
@@ -98,16 +163,39 @@ pub async fn run(settings: Jobmaster) -> Result<(), JobmasterError> {
 
     let (wake_tx, mut wake_rx) = mpsc::channel(16);
     for (node, endpoint) in &settings.zmq_hashblock {
-        tokio::spawn(zmq_tip::watch_hashblock(node.clone(), endpoint.clone(), wake_tx.clone()));
+        tokio::spawn(zmq_tip::watch_hashblock(
+            node.clone(),
+            endpoint.clone(),
+            wake_tx.clone(),
+        ));
     }
 
-    let mut producer = JobProducer::new(nodes.clone(), settings.job_params.clone(), store.clone());
+    let archive_dir = settings.rings.dir.join("job-archive");
+    let (archive, first_job_id) = match restore_jobs(&archive_dir, &store) {
+        Ok((archive, next)) => (Some(archive), next),
+        Err(e) => {
+            warn!(dir = %archive_dir.display(), error = %e, "job archive unusable; jobs will not survive a restart");
+            (None, None)
+        }
+    };
+    let mut producer = JobProducer::new(
+        nodes.clone(),
+        settings.job_params.clone(),
+        store.clone(),
+        archive,
+        first_job_id,
+    );
     let mut poll = tokio::time::interval(settings.poll_interval);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut refresh = tokio::time::interval_at(tokio::time::Instant::now() + settings.refresh_interval, settings.refresh_interval);
+    let mut refresh = tokio::time::interval_at(
+        tokio::time::Instant::now() + settings.refresh_interval,
+        settings.refresh_interval,
+    );
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut sigterm =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let mut best: Option<BlockHash> = None;
+    let mut tip_failures = crate::log_throttle::LogThrottle::default();
 
     loop {
         let trigger = tokio::select! {
@@ -122,14 +210,22 @@ pub async fn run(settings: Jobmaster) -> Result<(), JobmasterError> {
                 let hash = match nodes.get_best_block_hash().await {
                     Ok(h) => h,
                     Err(e) => {
-                        warn!(error = %e.chain(), "getbestblockhash failed");
+                        let message = e.chain().to_string();
+                        if tip_failures.should_log(&message) {
+                            warn!(error = %message, "getbestblockhash failed");
+                        }
                         continue;
                     }
                 };
                 let Ok(hash) = BlockHash::from_str(&hash) else {
-                    error!(answer = %hash, "getbestblockhash answered something that is not a block hash");
+                    if tip_failures.should_log(&hash) {
+                        error!(answer = %hash, "getbestblockhash answered something that is not a block hash");
+                    }
                     continue;
                 };
+                if tip_failures.clear() {
+                    info!("getbestblockhash answers again");
+                }
                 if best == Some(hash) && producer.current_tip() == Some(hash) {
                     continue;
                 }

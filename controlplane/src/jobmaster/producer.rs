@@ -1,7 +1,9 @@
 //! Templates in, jobs out: fetches a template, decides `clean_jobs`, builds the job, keeps it in
 //! the store and hands its record to the job ring.
 
+use super::job_archive::JobArchive;
 use super::job_store::{JobContext, JobStore};
+use crate::log_throttle::LogThrottle;
 use crate::node::FailoverClient;
 use bitcoin::BlockHash;
 use ironpool_shared::work::{build_job, BlockTemplate, JobParams, JobRecord};
@@ -23,26 +25,48 @@ pub struct JobProducer {
     nodes: FailoverClient,
     params: JobParams,
     store: Arc<Mutex<JobStore>>,
+    archive: Option<JobArchive>,
     next_job_id: u32,
     /// The previous block hash of the last published job.
     current_tip: Option<BlockHash>,
     /// Tag truncation is reported once per different length kept, not on every job.
     reported_tag_len: Option<usize>,
+    /// The same failure on every poll is logged once in a while.
+    failures: LogThrottle,
 }
 
 /// The published job, for the caller to put on the ring.
 pub type Published = JobRecord;
 
 fn unix_micros() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 impl JobProducer {
-    pub fn new(nodes: FailoverClient, params: JobParams, store: Arc<Mutex<JobStore>>) -> Self {
-        // Job ids restart from the clock, so ids of a restarted jobmaster do not repeat the ones
-        // gateways may still hold from the previous run (16 ids per second of downtime apart).
-        let seed = (unix_micros() / 1_000_000).wrapping_mul(16) as u32;
-        JobProducer { nodes, params, store, next_job_id: seed.max(1), current_tip: None, reported_tag_len: None }
+    /// `first_job_id`: the id after the newest archived job, so a restarted jobmaster never reuses
+    /// an id the gateways may still hold; without an archive, ids start from the clock.
+    pub fn new(
+        nodes: FailoverClient,
+        params: JobParams,
+        store: Arc<Mutex<JobStore>>,
+        archive: Option<JobArchive>,
+        first_job_id: Option<u32>,
+    ) -> Self {
+        let seed =
+            first_job_id.unwrap_or_else(|| (unix_micros() / 1_000_000).wrapping_mul(16) as u32);
+        JobProducer {
+            nodes,
+            params,
+            store,
+            archive,
+            next_job_id: seed.max(1),
+            current_tip: None,
+            reported_tag_len: None,
+            failures: LogThrottle::default(),
+        }
     }
 
     /// The tip of the last published job.
@@ -54,20 +78,29 @@ impl JobProducer {
     ///
     /// Right after a new block the node may still answer with a template on the old tip; that
     /// answer is retried a few times instead of being published as the "new" job.
-    pub async fn produce(&mut self, trigger: Trigger, expected_tip: Option<BlockHash>) -> Option<Published> {
+    pub async fn produce(
+        &mut self,
+        trigger: Trigger,
+        expected_tip: Option<BlockHash>,
+    ) -> Option<Published> {
         let mut template = None;
         for attempt in 0..20 {
             let raw = match self.nodes.get_block_template(&["segwit"]).await {
                 Ok(raw) => raw,
                 Err(e) => {
-                    error!(error = %e.chain(), ?trigger, "getblocktemplate failed; gateways keep the current job");
+                    let message = e.chain().to_string();
+                    if self.failures.should_log(&message) {
+                        error!(error = %message, ?trigger, "getblocktemplate failed; gateways keep the current job");
+                    }
                     return None;
                 }
             };
             let parsed = match BlockTemplate::from_json(&raw) {
                 Ok(t) => t,
                 Err(e) => {
-                    error!(error = %e, node = self.nodes.active().name(), "node sent an unusable block template; gateways keep the current job");
+                    if self.failures.should_log(&e.to_string()) {
+                        error!(error = %e, node = self.nodes.active().name(), "node sent an unusable block template; gateways keep the current job");
+                    }
                     return None;
                 }
             };
@@ -83,7 +116,10 @@ impl JobProducer {
             }
         }
         let Some(template) = template else {
-            warn!(?expected_tip, "node kept answering templates on an older tip");
+            warn!(
+                ?expected_tip,
+                "node kept answering templates on an older tip"
+            );
             return None;
         };
 
@@ -93,12 +129,16 @@ impl JobProducer {
         let built = match build_job(&template, &self.params, job_id, clean, unix_micros()) {
             Ok(b) => b,
             Err(e) => {
-                error!(error = %e, height = template.height, "cannot build a job from the template");
+                if self.failures.should_log(&e.to_string()) {
+                    error!(error = %e, height = template.height, "cannot build a job from the template");
+                }
                 return None;
             }
         };
         self.next_job_id = self.next_job_id.wrapping_add(1).max(1);
-        if built.coinbase.tag_len_used < self.params.tag.len() && self.reported_tag_len != Some(built.coinbase.tag_len_used) {
+        if built.coinbase.tag_len_used < self.params.tag.len()
+            && self.reported_tag_len != Some(built.coinbase.tag_len_used)
+        {
             warn!(
                 key = "coinbase.tag",
                 configured_bytes = self.params.tag.len(),
@@ -109,12 +149,32 @@ impl JobProducer {
             self.reported_tag_len = Some(built.coinbase.tag_len_used);
         }
         self.current_tip = Some(template.previous_block_hash);
+        if self.failures.clear() {
+            info!("templates usable again");
+        }
         let tx_count = template.transactions.len();
         let record = built.record.clone();
-        let context = JobContext { record: built.record, coinbase: built.coinbase, transactions: Arc::new(template.transactions) };
-        match self.store.lock() {
+        let context = JobContext {
+            record: built.record,
+            coinbase: built.coinbase,
+            transactions: Arc::new(template.transactions),
+        };
+        // Archived before it is published: a block on it can be rebuilt even after a restart.
+        if let Some(archive) = &self.archive {
+            if let Err(e) = archive.save(&context) {
+                warn!(job = %record.job_id_hex(), error = %e, "cannot archive job; a restart would lose it");
+            }
+        }
+        let dropped = match self.store.lock() {
             Ok(mut store) => store.insert(Arc::new(context)),
             Err(poisoned) => poisoned.into_inner().insert(Arc::new(context)),
+        };
+        if let Some(archive) = &self.archive {
+            for id in dropped {
+                if let Err(e) = archive.remove(id) {
+                    warn!(job = id, error = %e, "cannot remove archived job");
+                }
+            }
         }
         if clean {
             info!(job = %record.job_id_hex(), height = record.height, prev = %template.previous_block_hash, txs = tx_count, "new tip: clean job");

@@ -18,8 +18,13 @@ const WAIT: Duration = Duration::from_millis(100);
 
 /// Starts the thread for the ring at `path`.
 pub fn spawn(path: PathBuf, records: mpsc::Sender<ShareRecord>, stop: Arc<AtomicBool>) {
-    let name = format!("share-intake-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("?"));
-    let spawned = std::thread::Builder::new().name(name).spawn(move || run(path, records, stop));
+    let name = format!(
+        "share-intake-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("?")
+    );
+    let spawned = std::thread::Builder::new()
+        .name(name)
+        .spawn(move || run(path, records, stop));
     if let Err(e) = spawned {
         error!(error = %e, "cannot start a share intake thread");
     }
@@ -51,7 +56,11 @@ fn run(path: PathBuf, records: mpsc::Sender<ShareRecord>, stop: Arc<AtomicBool>)
     }
 }
 
-fn drain(consumer: &mut ShareConsumer, records: &mpsc::Sender<ShareRecord>, stop: &AtomicBool) -> Result<(), String> {
+fn drain(
+    consumer: &mut ShareConsumer,
+    records: &mpsc::Sender<ShareRecord>,
+    stop: &AtomicBool,
+) -> Result<(), String> {
     while !stop.load(Ordering::Relaxed) {
         let mut popped = 0u32;
         while let Some(next) = consumer.pop() {

@@ -42,13 +42,21 @@ pub struct Submitter {
 }
 
 fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl Submitter {
     pub fn new(nodes: Vec<NodeClient>, found: FoundBlocks, attempts: u32, retry: Duration) -> Self {
         assert!(attempts > 0, "validated by the config");
-        Submitter { nodes, found, attempts, retry }
+        Submitter {
+            nodes,
+            found,
+            attempts,
+            retry,
+        }
     }
 
     /// The block directory.
@@ -74,7 +82,8 @@ impl Submitter {
             .nodes
             .iter()
             .map(|node| {
-                let (node, hex, attempts, retry) = (node.clone(), hex.clone(), self.attempts, self.retry);
+                let (node, hex, attempts, retry) =
+                    (node.clone(), hex.clone(), self.attempts, self.retry);
                 tokio::spawn(async move { submit_to_node(&node, &hex, attempts, retry).await })
             })
             .collect();
@@ -82,19 +91,43 @@ impl Submitter {
         for (node, task) in self.nodes.iter().zip(tasks) {
             let (verdict, attempts, elapsed) = match task.await {
                 Ok(v) => v,
-                Err(e) => (NodeVerdict::Unreachable(format!("submission task failed: {e}")), 0, Duration::ZERO),
+                Err(e) => (
+                    NodeVerdict::Unreachable(format!("submission task failed: {e}")),
+                    0,
+                    Duration::ZERO,
+                ),
             };
             let (outcome, detail) = match &verdict {
                 NodeVerdict::Accepted(note) => {
-                    info!(height, block = hash, node = node.name(), note = note.as_deref().unwrap_or(""), attempts, "block accepted by node");
+                    info!(
+                        height,
+                        block = hash,
+                        node = node.name(),
+                        note = note.as_deref().unwrap_or(""),
+                        attempts,
+                        "block accepted by node"
+                    );
                     ("accepted", note.as_deref())
                 }
                 NodeVerdict::Rejected(reason) => {
-                    error!(height, block = hash, node = node.name(), reason, "block rejected by node");
+                    error!(
+                        height,
+                        block = hash,
+                        node = node.name(),
+                        reason,
+                        "block rejected by node"
+                    );
                     ("rejected", Some(reason.as_str()))
                 }
                 NodeVerdict::Unreachable(why) => {
-                    error!(height, block = hash, node = node.name(), error = why, attempts, "block not delivered to node");
+                    error!(
+                        height,
+                        block = hash,
+                        node = node.name(),
+                        error = why,
+                        attempts,
+                        "block not delivered to node"
+                    );
                     ("unreachable", Some(why.as_str()))
                 }
             };
@@ -114,9 +147,15 @@ impl Submitter {
             verdicts.push((node.name().to_owned(), verdict));
         }
 
-        let state = if verdicts.iter().any(|(_, v)| matches!(v, NodeVerdict::Accepted(_))) {
+        let state = if verdicts
+            .iter()
+            .any(|(_, v)| matches!(v, NodeVerdict::Accepted(_)))
+        {
             BlockState::Accepted
-        } else if verdicts.iter().all(|(_, v)| matches!(v, NodeVerdict::Rejected(_))) {
+        } else if verdicts
+            .iter()
+            .all(|(_, v)| matches!(v, NodeVerdict::Rejected(_)))
+        {
             BlockState::Rejected
         } else {
             BlockState::Pending
@@ -141,14 +180,20 @@ impl Submitter {
         for path in unreadable {
             error!(path = %path.display(), "unreadable file in pending found blocks; left in place");
         }
-        for (height, hash, bytes) in blocks {
-            info!(height, block = %hash, "resubmitting pending found block");
-            self.submit_saved(height, &hash, &bytes).await;
+        for block in blocks {
+            info!(height = block.height, block = %block.hash, "resubmitting pending found block");
+            self.submit_saved(block.height, &block.hash, &block.bytes)
+                .await;
         }
     }
 }
 
-async fn submit_to_node(node: &NodeClient, hex: &str, attempts: u32, retry: Duration) -> (NodeVerdict, u32, Duration) {
+async fn submit_to_node(
+    node: &NodeClient,
+    hex: &str,
+    attempts: u32,
+    retry: Duration,
+) -> (NodeVerdict, u32, Duration) {
     let started = Instant::now();
     let mut last_error = String::new();
     let mut tried = 0;
@@ -157,11 +202,19 @@ async fn submit_to_node(node: &NodeClient, hex: &str, attempts: u32, retry: Dura
         match node.submit_block(hex).await {
             Ok(None) => return (NodeVerdict::Accepted(None), attempt, started.elapsed()),
             Ok(Some(reason)) if HELD_ANSWERS.contains(&reason.as_str()) => {
-                return (NodeVerdict::Accepted(Some(reason)), attempt, started.elapsed())
+                return (
+                    NodeVerdict::Accepted(Some(reason)),
+                    attempt,
+                    started.elapsed(),
+                )
             }
             Ok(Some(reason)) => return (NodeVerdict::Rejected(reason), attempt, started.elapsed()),
             Err(RpcError::Node { code, message, .. }) => {
-                return (NodeVerdict::Rejected(format!("node error {code}: {message}")), attempt, started.elapsed())
+                return (
+                    NodeVerdict::Rejected(format!("node error {code}: {message}")),
+                    attempt,
+                    started.elapsed(),
+                )
             }
             Err(e) => {
                 last_error = e.chain().to_string();
@@ -177,5 +230,9 @@ async fn submit_to_node(node: &NodeClient, hex: &str, attempts: u32, retry: Dura
             }
         }
     }
-    (NodeVerdict::Unreachable(last_error), tried, started.elapsed())
+    (
+        NodeVerdict::Unreachable(last_error),
+        tried,
+        started.elapsed(),
+    )
 }

@@ -41,7 +41,11 @@ pub async fn watch_hashblock(node: String, endpoint: String, wake: mpsc::Sender<
                     let well_formed = message.get(0).is_some_and(|t| t.as_ref() == b"hashblock")
                         && message.get(1).is_some_and(|h| h.len() == 32);
                     if !well_formed {
-                        debug!(node, parts = message.len(), "ignoring malformed zmq message");
+                        debug!(
+                            node,
+                            parts = message.len(),
+                            "ignoring malformed zmq message"
+                        );
                         continue;
                     }
                     if wake.send(()).await.is_err() {

@@ -13,7 +13,9 @@
 //! Not for `submitblock`: a found block goes to every node in parallel, through [`FailoverClient::nodes`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use crate::log_throttle::LogThrottle;
 
 use serde_json::{json, Value};
 
@@ -27,6 +29,9 @@ pub struct FailoverClient {
     nodes: Arc<[NodeClient]>,
     /// Index of the node that answered last; for logs and status only, never to pick a node.
     active: Arc<AtomicUsize>,
+    /// Per node: a node that stays down is reported when it fails, then once in a while, and
+    /// when it answers again (not on every 100 ms poll).
+    down_logs: Arc<[Mutex<LogThrottle>]>,
 }
 
 impl FailoverClient {
@@ -39,9 +44,14 @@ impl FailoverClient {
         if nodes.is_empty() {
             return Err(ConfigError::NoNodes);
         }
+        let down_logs = nodes
+            .iter()
+            .map(|_| Mutex::new(LogThrottle::default()))
+            .collect();
         Ok(FailoverClient {
             nodes: nodes.into(),
             active: Arc::new(AtomicUsize::new(0)),
+            down_logs,
         })
     }
 
@@ -75,6 +85,17 @@ impl FailoverClient {
             .expect("FailoverClient::new refuses an empty node list")
     }
 
+    /// Runs `f` on node `index`'s log throttle; a poisoned lock still holds a usable throttle.
+    fn down_log(&self, index: usize, f: impl FnOnce(&mut LogThrottle) -> bool) -> bool {
+        match self.down_logs.get(index) {
+            Some(lock) => match lock.lock() {
+                Ok(mut t) => f(&mut t),
+                Err(poisoned) => f(&mut poisoned.into_inner()),
+            },
+            None => true,
+        }
+    }
+
     /// Calls `method` on the first node, then the next ones in order while they fail over.
     ///
     /// # Errors
@@ -98,10 +119,15 @@ impl FailoverClient {
             match node.call(method, params.clone()).await {
                 Ok(value) => {
                     self.note_answer(index);
+                    if self.down_log(index, |t| t.clear()) {
+                        tracing::info!(node = %node.name(), method, "node answers again");
+                    }
                     return Ok((node, value));
                 }
                 Err(err) if err.fails_over() => {
-                    tracing::warn!(node = %node.name(), method, error = %err.chain(), "node failed, trying the next one");
+                    if self.down_log(index, |t| t.should_log(node.name())) {
+                        tracing::warn!(node = %node.name(), method, error = %err.chain(), "node failed, trying the next one (repeats are logged every 10 s)");
+                    }
                     failures.push(err);
                 }
                 Err(err) => {

@@ -43,7 +43,11 @@ pub struct AssembledBlock {
 pub enum BlockError {
     /// The version changes bits outside the job's rolling mask.
     #[error("version {version:#010x} changes bits outside mask {mask:#010x} of job version {job_version:#010x}")]
-    VersionOutsideMask { version: u32, job_version: u32, mask: u32 },
+    VersionOutsideMask {
+        version: u32,
+        job_version: u32,
+        mask: u32,
+    },
     /// ntime outside the job's window.
     #[error("ntime {ntime} outside the job's window {min}..={max}")]
     NtimeOutOfRange { ntime: u32, min: u32, max: u32 },
@@ -55,7 +59,9 @@ pub enum BlockError {
 /// The header a miner hashes for `solution` on `job`: what gateways and simulated miners check.
 pub fn header_for_solution(job: &JobRecord, solution: &Solution) -> Result<Header, CoinbaseError> {
     let expected = job.extranonce;
-    if solution.extranonce1.len() != expected.extranonce1 || solution.extranonce2.len() != expected.extranonce2 {
+    if solution.extranonce1.len() != expected.extranonce1
+        || solution.extranonce2.len() != expected.extranonce2
+    {
         return Err(CoinbaseError::ExtranonceMismatch {
             extranonce1: solution.extranonce1.len(),
             extranonce2: solution.extranonce2.len(),
@@ -64,14 +70,22 @@ pub fn header_for_solution(job: &JobRecord, solution: &Solution) -> Result<Heade
         });
     }
     let mut engine = bitcoin::hashes::sha256d::Hash::engine();
-    for part in [&job.coinb1[..], &solution.extranonce1, &solution.extranonce2, &job.coinb2] {
+    for part in [
+        &job.coinb1[..],
+        &solution.extranonce1,
+        &solution.extranonce2,
+        &job.coinb2,
+    ] {
         bitcoin::hashes::HashEngine::input(&mut engine, part);
     }
     let coinbase_txid = bitcoin::hashes::sha256d::Hash::from_engine(engine).to_byte_array();
     Ok(Header {
         version: Version::from_consensus(solution.version as i32),
         prev_blockhash: BlockHash::from_byte_array(job.prev_hash),
-        merkle_root: TxMerkleNode::from_byte_array(merkle_root_from_branch(coinbase_txid, &job.merkle_branch)),
+        merkle_root: TxMerkleNode::from_byte_array(merkle_root_from_branch(
+            coinbase_txid,
+            &job.merkle_branch,
+        )),
         time: solution.ntime,
         bits: CompactTarget::from_consensus(job.bits),
         nonce: solution.nonce,
@@ -94,7 +108,11 @@ pub fn assemble_block(
         });
     }
     if solution.ntime < job.ntime_min || solution.ntime > job.ntime_max {
-        return Err(BlockError::NtimeOutOfRange { ntime: solution.ntime, min: job.ntime_min, max: job.ntime_max });
+        return Err(BlockError::NtimeOutOfRange {
+            ntime: solution.ntime,
+            min: job.ntime_min,
+            max: job.ntime_max,
+        });
     }
     let coinbase_txid = coinbase.txid(&solution.extranonce1, &solution.extranonce2)?;
     let coinbase_bytes = coinbase.block_bytes(&solution.extranonce1, &solution.extranonce2)?;
@@ -113,11 +131,20 @@ pub fn assemble_block(
 
     let tx_bytes: usize = transactions.iter().map(|t| t.data.len()).sum();
     let mut bytes = Vec::with_capacity(80 + 9 + coinbase_bytes.len() + tx_bytes);
-    header.consensus_encode(&mut bytes).expect("writing to a Vec cannot fail");
-    VarInt(1 + transactions.len() as u64).consensus_encode(&mut bytes).expect("writing to a Vec cannot fail");
+    header
+        .consensus_encode(&mut bytes)
+        .expect("writing to a Vec cannot fail");
+    VarInt(1 + transactions.len() as u64)
+        .consensus_encode(&mut bytes)
+        .expect("writing to a Vec cannot fail");
     bytes.extend_from_slice(&coinbase_bytes);
     for tx in transactions {
         bytes.extend_from_slice(&tx.data);
     }
-    Ok(AssembledBlock { header, hash, bytes, meets_target })
+    Ok(AssembledBlock {
+        header,
+        hash,
+        bytes,
+        meets_target,
+    })
 }

@@ -43,7 +43,10 @@ impl ExtranonceSizes {
 
 impl Default for ExtranonceSizes {
     fn default() -> Self {
-        ExtranonceSizes { extranonce1: 4, extranonce2: 8 }
+        ExtranonceSizes {
+            extranonce1: 4,
+            extranonce2: 8,
+        }
     }
 }
 
@@ -86,7 +89,10 @@ pub struct CoinbaseParts {
 pub enum CoinbaseError {
     /// An extranonce size outside the range miners and the scriptSig budget allow.
     #[error("extranonce sizes {extranonce1}+{extranonce2} are out of range (extranonce1 2..=8, extranonce2 2..=16)")]
-    ExtranonceSize { extranonce1: usize, extranonce2: usize },
+    ExtranonceSize {
+        extranonce1: usize,
+        extranonce2: usize,
+    },
     /// Height, coinbaseaux and extranonce alone exceed the scriptSig limit.
     #[error("coinbase scriptSig needs {needed} bytes without the tag, over the limit of {SCRIPT_SIG_MAX} (coinbaseaux is {aux_len} bytes)")]
     ScriptSigTooLong { needed: usize, aux_len: usize },
@@ -95,7 +101,12 @@ pub enum CoinbaseError {
     TooHeavy { weight: usize, outputs: usize },
     /// A solution's extranonce does not have the sizes the parts were cut for.
     #[error("extranonce of {extranonce1}+{extranonce2} bytes, expected {expected1}+{expected2}")]
-    ExtranonceMismatch { extranonce1: usize, extranonce2: usize, expected1: usize, expected2: usize },
+    ExtranonceMismatch {
+        extranonce1: usize,
+        extranonce2: usize,
+        expected1: usize,
+        expected2: usize,
+    },
 }
 
 fn push_data_len(n: usize) -> usize {
@@ -143,13 +154,19 @@ impl CoinbaseParts {
         if !ExtranonceSizes::EXTRANONCE1_RANGE.contains(&en.extranonce1)
             || !ExtranonceSizes::EXTRANONCE2_RANGE.contains(&en.extranonce2)
         {
-            return Err(CoinbaseError::ExtranonceSize { extranonce1: en.extranonce1, extranonce2: en.extranonce2 });
+            return Err(CoinbaseError::ExtranonceSize {
+                extranonce1: en.extranonce1,
+                extranonce2: en.extranonce2,
+            });
         }
         let height_len = script_num_push_len(i64::from(spec.height));
         // The extranonce is one direct push (its opcode + bytes): at most 24 bytes, always < 76.
         let fixed = height_len + push_data_len(spec.aux.len()) + 1 + en.total();
         if fixed > SCRIPT_SIG_MAX {
-            return Err(CoinbaseError::ScriptSigTooLong { needed: fixed, aux_len: spec.aux.len() });
+            return Err(CoinbaseError::ScriptSigTooLong {
+                needed: fixed,
+                aux_len: spec.aux.len(),
+            });
         }
         let tag = fitting_tag(spec.tag, SCRIPT_SIG_MAX - fixed);
         let script_sig_len = fixed + push_data_len(tag.len());
@@ -170,7 +187,10 @@ impl CoinbaseParts {
 
         let mut outputs: Vec<TxOut> = spec.payouts.to_vec();
         if let Some(commitment) = spec.witness_commitment {
-            outputs.push(TxOut { value: bitcoin::Amount::ZERO, script_pubkey: commitment.clone() });
+            outputs.push(TxOut {
+                value: bitcoin::Amount::ZERO,
+                script_pubkey: commitment.clone(),
+            });
         }
         let mut coinb2 = Vec::with_capacity(64 + outputs.len() * 48);
         coinb2.extend_from_slice(&u32::MAX.to_le_bytes()); // sequence
@@ -190,7 +210,10 @@ impl CoinbaseParts {
         };
         let weight = parts.weight();
         if weight > COINBASE_WEIGHT_MAX {
-            return Err(CoinbaseError::TooHeavy { weight, outputs: outputs.len() });
+            return Err(CoinbaseError::TooHeavy {
+                weight,
+                outputs: outputs.len(),
+            });
         }
         Ok(parts)
     }
@@ -199,12 +222,18 @@ impl CoinbaseParts {
     pub fn weight(&self) -> usize {
         let base = self.coinb1.len() + self.extranonce.total() + self.coinb2.len();
         // marker + flag + item count + item length + 32-byte reserved value.
-        let witness = if self.has_witness_commitment { 2 + 1 + 1 + 32 } else { 0 };
+        let witness = if self.has_witness_commitment {
+            2 + 1 + 1 + 32
+        } else {
+            0
+        };
         base * 4 + witness
     }
 
     fn check_sizes(&self, extranonce1: &[u8], extranonce2: &[u8]) -> Result<(), CoinbaseError> {
-        if extranonce1.len() != self.extranonce.extranonce1 || extranonce2.len() != self.extranonce.extranonce2 {
+        if extranonce1.len() != self.extranonce.extranonce1
+            || extranonce2.len() != self.extranonce.extranonce2
+        {
             return Err(CoinbaseError::ExtranonceMismatch {
                 extranonce1: extranonce1.len(),
                 extranonce2: extranonce2.len(),
@@ -216,9 +245,14 @@ impl CoinbaseParts {
     }
 
     /// The legacy serialization (what the txid and the merkle root cover).
-    pub fn legacy_bytes(&self, extranonce1: &[u8], extranonce2: &[u8]) -> Result<Vec<u8>, CoinbaseError> {
+    pub fn legacy_bytes(
+        &self,
+        extranonce1: &[u8],
+        extranonce2: &[u8],
+    ) -> Result<Vec<u8>, CoinbaseError> {
         self.check_sizes(extranonce1, extranonce2)?;
-        let mut tx = Vec::with_capacity(self.coinb1.len() + self.extranonce.total() + self.coinb2.len());
+        let mut tx =
+            Vec::with_capacity(self.coinb1.len() + self.extranonce.total() + self.coinb2.len());
         tx.extend_from_slice(&self.coinb1);
         tx.extend_from_slice(extranonce1);
         tx.extend_from_slice(extranonce2);
@@ -234,7 +268,11 @@ impl CoinbaseParts {
     /// The coinbase as it goes into the block: with marker, flag and the 32-byte witness reserved
     /// value when the block commits to witnesses (ViaBTC left it out and relied on `submitblock`
     /// to add it, so its blocks were invalid on the P2P path: bug 15.1.4).
-    pub fn block_bytes(&self, extranonce1: &[u8], extranonce2: &[u8]) -> Result<Vec<u8>, CoinbaseError> {
+    pub fn block_bytes(
+        &self,
+        extranonce1: &[u8],
+        extranonce2: &[u8],
+    ) -> Result<Vec<u8>, CoinbaseError> {
         let legacy = self.legacy_bytes(extranonce1, extranonce2)?;
         if !self.has_witness_commitment {
             return Ok(legacy);
@@ -253,7 +291,9 @@ impl CoinbaseParts {
 }
 
 fn encode<T: Encodable>(value: &T, out: &mut Vec<u8>) {
-    value.consensus_encode(out).expect("writing to a Vec cannot fail");
+    value
+        .consensus_encode(out)
+        .expect("writing to a Vec cannot fail");
 }
 
 #[cfg(test)]
@@ -263,11 +303,26 @@ mod tests {
     use bitcoin::{Amount, Transaction};
 
     fn payout() -> Vec<TxOut> {
-        vec![TxOut { value: Amount::from_sat(5_000_000_000), script_pubkey: ScriptBuf::from_bytes(vec![0x51]) }]
+        vec![TxOut {
+            value: Amount::from_sat(5_000_000_000),
+            script_pubkey: ScriptBuf::from_bytes(vec![0x51]),
+        }]
     }
 
-    fn spec<'a>(height: u32, aux: &'a [u8], tag: &'a [u8], payouts: &'a [TxOut]) -> CoinbaseSpec<'a> {
-        CoinbaseSpec { height, aux, tag, extranonce: ExtranonceSizes::default(), payouts, witness_commitment: None }
+    fn spec<'a>(
+        height: u32,
+        aux: &'a [u8],
+        tag: &'a [u8],
+        payouts: &'a [TxOut],
+    ) -> CoinbaseSpec<'a> {
+        CoinbaseSpec {
+            height,
+            aux,
+            tag,
+            extranonce: ExtranonceSizes::default(),
+            payouts,
+            witness_commitment: None,
+        }
     }
 
     #[test]
@@ -280,25 +335,39 @@ mod tests {
                 for en in [(2usize, 2usize), (4, 8), (8, 16)] {
                     for tag_len in 0..=tag.len() {
                         let mut s = spec(height, &aux, &tag[..tag_len], &payouts);
-                        s.extranonce = ExtranonceSizes { extranonce1: en.0, extranonce2: en.1 };
+                        s.extranonce = ExtranonceSizes {
+                            extranonce1: en.0,
+                            extranonce2: en.1,
+                        };
                         let parts = CoinbaseParts::build(&s).expect("fits");
                         assert!(parts.script_sig_len <= SCRIPT_SIG_MAX);
                         let tx: Transaction = deserialize(
-                            &parts.legacy_bytes(&vec![1; en.0], &vec![2; en.1]).expect("sizes"),
+                            &parts
+                                .legacy_bytes(&vec![1; en.0], &vec![2; en.1])
+                                .expect("sizes"),
                         )
                         .expect("a well-formed transaction");
                         let script_sig = &tx.input[0].script_sig;
                         // The length prefix says exactly what is there.
-                        assert_eq!(script_sig.len(), parts.script_sig_len, "height {height} aux {aux_len} tag {tag_len}");
+                        assert_eq!(
+                            script_sig.len(),
+                            parts.script_sig_len,
+                            "height {height} aux {aux_len} tag {tag_len}"
+                        );
                         assert!(script_sig.len() <= SCRIPT_SIG_MAX);
                         // The tag is kept whole while it fits, and only then truncated.
                         assert!(parts.tag_len_used <= tag_len);
                         if parts.tag_len_used < tag_len {
                             // One more byte would not have fit.
-                            assert!(parts.script_sig_len >= SCRIPT_SIG_MAX - 1, "tag cut while room was left");
+                            assert!(
+                                parts.script_sig_len >= SCRIPT_SIG_MAX - 1,
+                                "tag cut while room was left"
+                            );
                         }
                         // BIP34: the scriptSig starts with the minimal height push.
-                        let height_push = bitcoin::script::Builder::new().push_int(i64::from(height)).into_script();
+                        let height_push = bitcoin::script::Builder::new()
+                            .push_int(i64::from(height))
+                            .into_script();
                         assert!(script_sig.as_bytes().starts_with(height_push.as_bytes()));
                         assert!(tx.is_coinbase());
                     }
@@ -311,7 +380,8 @@ mod tests {
     fn utf8_tags_are_cut_at_character_boundaries() {
         let payouts = payout();
         let tag = "é".repeat(60); // 120 bytes of two-byte characters
-        let parts = CoinbaseParts::build(&spec(840_000, &[], tag.as_bytes(), &payouts)).expect("fits");
+        let parts =
+            CoinbaseParts::build(&spec(840_000, &[], tag.as_bytes(), &payouts)).expect("fits");
         assert!(parts.tag_len_used < tag.len());
         assert!(tag.is_char_boundary(parts.tag_len_used));
         assert_eq!(parts.tag_len_used % 2, 0);
@@ -323,36 +393,65 @@ mod tests {
         let aux = [0u8; 90];
         assert_eq!(
             CoinbaseParts::build(&spec(840_000, &aux, b"", &payouts)),
-            Err(CoinbaseError::ScriptSigTooLong { needed: 4 + 92 + 1 + 12, aux_len: 90 })
+            Err(CoinbaseError::ScriptSigTooLong {
+                needed: 4 + 92 + 1 + 12,
+                aux_len: 90
+            })
         );
         let mut s = spec(1, &[], b"", &payouts);
-        s.extranonce = ExtranonceSizes { extranonce1: 4, extranonce2: 1 };
-        assert!(matches!(CoinbaseParts::build(&s), Err(CoinbaseError::ExtranonceSize { .. })));
+        s.extranonce = ExtranonceSizes {
+            extranonce1: 4,
+            extranonce2: 1,
+        };
+        assert!(matches!(
+            CoinbaseParts::build(&s),
+            Err(CoinbaseError::ExtranonceSize { .. })
+        ));
         let parts = CoinbaseParts::build(&spec(1, &[], b"", &payouts)).expect("fits");
-        assert!(matches!(parts.txid(&[0; 4], &[0; 7]), Err(CoinbaseError::ExtranonceMismatch { .. })));
+        assert!(matches!(
+            parts.txid(&[0; 4], &[0; 7]),
+            Err(CoinbaseError::ExtranonceMismatch { .. })
+        ));
     }
 
     #[test]
     fn too_many_outputs_are_refused() {
         let many: Vec<TxOut> = (0..200)
-            .map(|_| TxOut { value: Amount::from_sat(1), script_pubkey: ScriptBuf::from_bytes(vec![0x51; 34]) })
+            .map(|_| TxOut {
+                value: Amount::from_sat(1),
+                script_pubkey: ScriptBuf::from_bytes(vec![0x51; 34]),
+            })
             .collect();
-        assert!(matches!(CoinbaseParts::build(&spec(1, &[], b"", &many)), Err(CoinbaseError::TooHeavy { .. })));
+        assert!(matches!(
+            CoinbaseParts::build(&spec(1, &[], b"", &many)),
+            Err(CoinbaseError::TooHeavy { .. })
+        ));
     }
 
     #[test]
     fn witness_serialization_carries_the_reserved_value_and_keeps_the_txid() {
         let payouts = payout();
-        let commitment = ScriptBuf::from_bytes([&[0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed][..], &[7u8; 32]].concat());
+        let commitment =
+            ScriptBuf::from_bytes([&[0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed][..], &[7u8; 32]].concat());
         let mut s = spec(102, &[], b"/ironpool/", &payouts);
         s.witness_commitment = Some(&commitment);
         let parts = CoinbaseParts::build(&s).expect("fits");
         let (en1, en2) = ([1u8; 4], [2u8; 8]);
-        let tx: Transaction = deserialize(&parts.block_bytes(&en1, &en2).expect("sizes")).expect("segwit tx");
+        let tx: Transaction =
+            deserialize(&parts.block_bytes(&en1, &en2).expect("sizes")).expect("segwit tx");
         assert_eq!(tx.input[0].witness.len(), 1);
-        assert_eq!(tx.input[0].witness.nth(0), Some(&WITNESS_RESERVED_VALUE[..]));
-        assert_eq!(tx.compute_txid().to_byte_array(), parts.txid(&en1, &en2).expect("sizes"));
-        assert_eq!(tx.output.last().map(|o| &o.script_pubkey), Some(&commitment));
+        assert_eq!(
+            tx.input[0].witness.nth(0),
+            Some(&WITNESS_RESERVED_VALUE[..])
+        );
+        assert_eq!(
+            tx.compute_txid().to_byte_array(),
+            parts.txid(&en1, &en2).expect("sizes")
+        );
+        assert_eq!(
+            tx.output.last().map(|o| &o.script_pubkey),
+            Some(&commitment)
+        );
         assert_eq!(tx.weight().to_wu() as usize, parts.weight());
     }
 }

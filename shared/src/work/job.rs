@@ -55,14 +55,25 @@ pub struct JobRecord {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JobDecodeError {
     /// The record ends before a field.
-    #[error("job record truncated: {field} needs {needed} bytes at offset {offset}, {available} left")]
-    Truncated { field: &'static str, offset: usize, needed: usize, available: usize },
+    #[error(
+        "job record truncated: {field} needs {needed} bytes at offset {offset}, {available} left"
+    )]
+    Truncated {
+        field: &'static str,
+        offset: usize,
+        needed: usize,
+        available: usize,
+    },
     /// Not a job record, or from an incompatible build.
     #[error("job record starts with {magic:#04x} version {version}, expected {MAGIC:#04x} version {ENCODING_VERSION}")]
     BadHeader { magic: u8, version: u8 },
     /// A length or value outside its bound.
     #[error("job record field {field} = {value}, expected at most {max}")]
-    OutOfRange { field: &'static str, value: usize, max: usize },
+    OutOfRange {
+        field: &'static str,
+        value: usize,
+        max: usize,
+    },
     /// Bytes after the last field.
     #[error("job record has {extra} trailing bytes")]
     Trailing { extra: usize },
@@ -78,15 +89,29 @@ impl JobRecord {
     pub fn encode(&self) -> Vec<u8> {
         debug_assert!(self.coinb1.len() <= COINB1_MAX && self.coinb2.len() <= COINB2_MAX);
         debug_assert!(self.merkle_branch.len() <= MERKLE_BRANCH_MAX);
-        let mut out = Vec::with_capacity(80 + self.coinb1.len() + self.coinb2.len() + 32 * self.merkle_branch.len());
+        let mut out = Vec::with_capacity(
+            80 + self.coinb1.len() + self.coinb2.len() + 32 * self.merkle_branch.len(),
+        );
         out.extend_from_slice(&[MAGIC, ENCODING_VERSION, u8::from(self.clean)]);
-        for word in [self.job_id, self.height, self.version, self.version_mask, self.bits, self.ntime, self.ntime_min, self.ntime_max] {
+        for word in [
+            self.job_id,
+            self.height,
+            self.version,
+            self.version_mask,
+            self.bits,
+            self.ntime,
+            self.ntime_min,
+            self.ntime_max,
+        ] {
             out.extend_from_slice(&word.to_le_bytes());
         }
         out.extend_from_slice(&self.prev_hash);
         out.extend_from_slice(&self.created_at_us.to_le_bytes());
         // Sizes are bounded by ExtranonceSizes' ranges (≤ 16) and the constants above.
-        out.extend_from_slice(&[self.extranonce.extranonce1 as u8, self.extranonce.extranonce2 as u8]);
+        out.extend_from_slice(&[
+            self.extranonce.extranonce1 as u8,
+            self.extranonce.extranonce2 as u8,
+        ]);
         out.extend_from_slice(&(self.coinb1.len() as u16).to_le_bytes());
         out.extend_from_slice(&self.coinb1);
         out.extend_from_slice(&(self.coinb2.len() as u16).to_le_bytes());
@@ -113,26 +138,43 @@ impl JobRecord {
         let prev_hash = r.array::<32>("prev_hash")?;
         let created_at_us = u64::from_le_bytes(r.array("created_at_us")?);
         let [en1, en2] = r.array::<2>("extranonce sizes")?;
-        let extranonce = ExtranonceSizes { extranonce1: usize::from(en1), extranonce2: usize::from(en2) };
+        let extranonce = ExtranonceSizes {
+            extranonce1: usize::from(en1),
+            extranonce2: usize::from(en2),
+        };
         if !ExtranonceSizes::EXTRANONCE1_RANGE.contains(&extranonce.extranonce1) {
-            return Err(JobDecodeError::OutOfRange { field: "extranonce1 size", value: extranonce.extranonce1, max: 8 });
+            return Err(JobDecodeError::OutOfRange {
+                field: "extranonce1 size",
+                value: extranonce.extranonce1,
+                max: 8,
+            });
         }
         if !ExtranonceSizes::EXTRANONCE2_RANGE.contains(&extranonce.extranonce2) {
-            return Err(JobDecodeError::OutOfRange { field: "extranonce2 size", value: extranonce.extranonce2, max: 16 });
+            return Err(JobDecodeError::OutOfRange {
+                field: "extranonce2 size",
+                value: extranonce.extranonce2,
+                max: 16,
+            });
         }
         let coinb1 = r.sized("coinb1", COINB1_MAX)?;
         let coinb2 = r.sized("coinb2", COINB2_MAX)?;
         let [branch_len] = r.array::<1>("merkle branch length")?;
         let branch_len = usize::from(branch_len);
         if branch_len > MERKLE_BRANCH_MAX {
-            return Err(JobDecodeError::OutOfRange { field: "merkle branch length", value: branch_len, max: MERKLE_BRANCH_MAX });
+            return Err(JobDecodeError::OutOfRange {
+                field: "merkle branch length",
+                value: branch_len,
+                max: MERKLE_BRANCH_MAX,
+            });
         }
         let mut merkle_branch = Vec::with_capacity(branch_len);
         for _ in 0..branch_len {
             merkle_branch.push(r.array::<32>("merkle branch")?);
         }
         if r.offset != bytes.len() {
-            return Err(JobDecodeError::Trailing { extra: bytes.len() - r.offset });
+            return Err(JobDecodeError::Trailing {
+                extra: bytes.len() - r.offset,
+            });
         }
         Ok(JobRecord {
             job_id,
@@ -154,23 +196,39 @@ impl JobRecord {
     }
 }
 
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     bytes: &'a [u8],
     offset: usize,
 }
 
-impl Reader<'_> {
-    fn take(&mut self, field: &'static str, n: usize) -> Result<&[u8], JobDecodeError> {
+impl<'a> Reader<'a> {
+    pub(super) fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, offset: 0 }
+    }
+
+    pub(super) fn remaining(&self) -> usize {
+        self.bytes.len() - self.offset
+    }
+
+    pub(super) fn take(&mut self, field: &'static str, n: usize) -> Result<&[u8], JobDecodeError> {
         let available = self.bytes.len() - self.offset;
         if n > available {
-            return Err(JobDecodeError::Truncated { field, offset: self.offset, needed: n, available });
+            return Err(JobDecodeError::Truncated {
+                field,
+                offset: self.offset,
+                needed: n,
+                available,
+            });
         }
         let slice = &self.bytes[self.offset..self.offset + n];
         self.offset += n;
         Ok(slice)
     }
 
-    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], JobDecodeError> {
+    pub(super) fn array<const N: usize>(
+        &mut self,
+        field: &'static str,
+    ) -> Result<[u8; N], JobDecodeError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(field, N)?);
         Ok(out)
@@ -179,7 +237,11 @@ impl Reader<'_> {
     fn sized(&mut self, field: &'static str, max: usize) -> Result<Vec<u8>, JobDecodeError> {
         let len = usize::from(u16::from_le_bytes(self.array(field)?));
         if len > max {
-            return Err(JobDecodeError::OutOfRange { field, value: len, max });
+            return Err(JobDecodeError::OutOfRange {
+                field,
+                value: len,
+                max,
+            });
         }
         Ok(self.take(field, len)?.to_vec())
     }
@@ -214,7 +276,11 @@ mod tests {
         let job = sample();
         assert_eq!(JobRecord::decode(&job.encode()), Ok(job.clone()));
         assert_eq!(job.job_id_hex(), "1a2b");
-        let empty = JobRecord { merkle_branch: vec![], clean: false, ..job };
+        let empty = JobRecord {
+            merkle_branch: vec![],
+            clean: false,
+            ..job
+        };
         assert_eq!(JobRecord::decode(&empty.encode()), Ok(empty));
     }
 
@@ -226,10 +292,19 @@ mod tests {
         }
         let mut longer = bytes.clone();
         longer.push(0);
-        assert_eq!(JobRecord::decode(&longer), Err(JobDecodeError::Trailing { extra: 1 }));
+        assert_eq!(
+            JobRecord::decode(&longer),
+            Err(JobDecodeError::Trailing { extra: 1 })
+        );
         let mut bad = bytes.clone();
         bad[1] = 9;
-        assert_eq!(JobRecord::decode(&bad), Err(JobDecodeError::BadHeader { magic: b'J', version: 9 }));
+        assert_eq!(
+            JobRecord::decode(&bad),
+            Err(JobDecodeError::BadHeader {
+                magic: b'J',
+                version: 9
+            })
+        );
         // Flip every byte in turn: decoding may succeed or fail, but never panics.
         for i in 0..bytes.len() {
             let mut b = bytes.clone();

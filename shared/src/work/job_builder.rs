@@ -59,7 +59,10 @@ pub fn build_job(
 ) -> Result<BuiltJob, JobBuildError> {
     let payouts: Vec<TxOut> = split_payouts(template.coinbase_value, &params.payouts)?
         .into_iter()
-        .map(|p| TxOut { value: Amount::from_sat(p.value), script_pubkey: p.script_pubkey })
+        .map(|p| TxOut {
+            value: Amount::from_sat(p.value),
+            script_pubkey: p.script_pubkey,
+        })
         .collect();
     let coinbase = CoinbaseParts::build(&CoinbaseSpec {
         height: template.height,
@@ -71,7 +74,9 @@ pub fn build_job(
     })?;
     let merkle_branch = merkle_branch(&template.txids());
     if merkle_branch.len() > MERKLE_BRANCH_MAX {
-        return Err(JobBuildError::TooManyTransactions(template.transactions.len()));
+        return Err(JobBuildError::TooManyTransactions(
+            template.transactions.len(),
+        ));
     }
     let record = JobRecord {
         job_id,

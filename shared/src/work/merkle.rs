@@ -37,7 +37,9 @@ pub fn merkle_branch(txids: &[[u8; 32]]) -> Vec<[u8; 32]> {
 
 /// The merkle root of a block whose coinbase has `coinbase_txid`, folded with `branch`.
 pub fn merkle_root_from_branch(coinbase_txid: [u8; 32], branch: &[[u8; 32]]) -> [u8; 32] {
-    branch.iter().fold(coinbase_txid, |acc, sibling| hash_pair(&acc, sibling))
+    branch
+        .iter()
+        .fold(coinbase_txid, |acc, sibling| hash_pair(&acc, sibling))
 }
 
 #[cfg(test)]
@@ -58,11 +60,22 @@ mod tests {
             let branch = merkle_branch(&others);
             let via_branch = merkle_root_from_branch(coinbase, &branch);
 
-            let all = std::iter::once(coinbase).chain(others.iter().copied()).map(Txid::from_byte_array);
-            let full = calculate_root(all).expect("at least the coinbase").to_byte_array();
-            assert_eq!(via_branch, full, "{count} transactions besides the coinbase");
+            let all = std::iter::once(coinbase)
+                .chain(others.iter().copied())
+                .map(Txid::from_byte_array);
+            let full = calculate_root(all)
+                .expect("at least the coinbase")
+                .to_byte_array();
+            assert_eq!(
+                via_branch, full,
+                "{count} transactions besides the coinbase"
+            );
             // Depth: ceil(log2(count + 1)).
-            let expected_depth = if count == 0 { 0 } else { (u32::BITS - count.leading_zeros()) as usize };
+            let expected_depth = if count == 0 {
+                0
+            } else {
+                (u32::BITS - count.leading_zeros()) as usize
+            };
             assert_eq!(branch.len(), expected_depth, "{count} transactions");
         }
     }

@@ -14,6 +14,7 @@ pub mod block;
 pub mod coinbase;
 pub mod job;
 pub mod job_builder;
+pub mod job_context;
 pub mod merkle;
 pub mod payout;
 pub mod script_num;
@@ -24,6 +25,7 @@ pub use block::{assemble_block, header_for_solution, AssembledBlock, BlockError,
 pub use coinbase::{CoinbaseError, CoinbaseParts, CoinbaseSpec, ExtranonceSizes};
 pub use job::{JobDecodeError, JobRecord};
 pub use job_builder::{build_job, BuiltJob, JobBuildError, JobParams};
+pub use job_context::JobContext;
 pub use merkle::{merkle_branch, merkle_root_from_branch};
 pub use payout::{split_payouts, Payout, PayoutError, PayoutRecipient};
 pub use subsidy::block_subsidy;

@@ -20,17 +20,26 @@ impl PayoutRecipient {
     /// Every address type the `bitcoin` crate knows is accepted: P2PKH, P2SH, P2WPKH, P2WSH, P2TR.
     pub fn parse(address: &str, weight: u64, network: Network) -> Result<Self, PayoutError> {
         if weight == 0 {
-            return Err(PayoutError::ZeroWeight { address: address.to_owned() });
+            return Err(PayoutError::ZeroWeight {
+                address: address.to_owned(),
+            });
         }
         let unchecked = Address::from_str(address).map_err(|e| PayoutError::BadAddress {
             address: address.to_owned(),
             reason: e.to_string(),
         })?;
-        let checked = unchecked.require_network(network).map_err(|_| PayoutError::WrongNetwork {
+        let checked =
+            unchecked
+                .require_network(network)
+                .map_err(|_| PayoutError::WrongNetwork {
+                    address: address.to_owned(),
+                    network,
+                })?;
+        Ok(PayoutRecipient {
             address: address.to_owned(),
-            network,
-        })?;
-        Ok(PayoutRecipient { address: address.to_owned(), script_pubkey: checked.script_pubkey(), weight })
+            script_pubkey: checked.script_pubkey(),
+            weight,
+        })
     }
 }
 
@@ -62,18 +71,26 @@ pub enum PayoutError {
 
 /// Splits `value` satoshis among `recipients` by weight. Each gets the floor of its share; the
 /// satoshis left by rounding go to the first recipient, so the outputs sum to exactly `value`.
-pub fn split_payouts(value: u64, recipients: &[PayoutRecipient]) -> Result<Vec<Payout>, PayoutError> {
+pub fn split_payouts(
+    value: u64,
+    recipients: &[PayoutRecipient],
+) -> Result<Vec<Payout>, PayoutError> {
     if recipients.is_empty() {
         return Err(PayoutError::NoRecipient);
     }
     // u128: value (< 2^51) × weight (< 2^64) cannot overflow, and neither can the weight sum of
     // any realistic recipient list (saturating keeps it defined for absurd configs).
-    let total_weight: u128 = recipients.iter().fold(0u128, |acc, r| acc.saturating_add(u128::from(r.weight)));
+    let total_weight: u128 = recipients
+        .iter()
+        .fold(0u128, |acc, r| acc.saturating_add(u128::from(r.weight)));
     let mut payouts: Vec<Payout> = recipients
         .iter()
         .map(|r| {
             let share = u128::from(value) * u128::from(r.weight) / total_weight;
-            Payout { value: u64::try_from(share).expect("a share of value is at most value"), script_pubkey: r.script_pubkey.clone() }
+            Payout {
+                value: u64::try_from(share).expect("a share of value is at most value"),
+                script_pubkey: r.script_pubkey.clone(),
+            }
         })
         .collect();
     let paid: u64 = payouts.iter().map(|p| p.value).sum();
@@ -97,7 +114,11 @@ mod tests {
 
     #[test]
     fn every_address_type_parses_on_its_network() {
-        let script = |a: &str, n: Network| PayoutRecipient::parse(a, 1, n).unwrap_or_else(|e| panic!("{a}: {e}")).script_pubkey;
+        let script = |a: &str, n: Network| {
+            PayoutRecipient::parse(a, 1, n)
+                .unwrap_or_else(|e| panic!("{a}: {e}"))
+                .script_pubkey
+        };
         assert!(script(MAINNET_P2PKH, Network::Bitcoin).is_p2pkh());
         assert!(script(MAINNET_P2SH, Network::Bitcoin).is_p2sh());
         assert!(script(MAINNET_P2WPKH, Network::Bitcoin).is_p2wpkh());
@@ -105,12 +126,18 @@ mod tests {
         assert!(script(MAINNET_P2TR, Network::Bitcoin).is_p2tr());
         assert!(script(REGTEST_P2WPKH, Network::Regtest).is_p2wpkh());
         // Base58 regtest addresses share testnet's prefixes.
-        let testnet_p2pkh = Address::p2pkh(bitcoin::PubkeyHash::from_byte_array([7; 20]), Network::Testnet).to_string();
+        let testnet_p2pkh = Address::p2pkh(
+            bitcoin::PubkeyHash::from_byte_array([7; 20]),
+            Network::Testnet,
+        )
+        .to_string();
         assert!(script(&testnet_p2pkh, Network::Regtest).is_p2pkh());
         // The script is the address's: P2WPKH of BIP173's key hash.
         assert_eq!(
             script(MAINNET_P2WPKH, Network::Bitcoin).as_bytes()[2..],
-            bitcoin::hex::FromHex::from_hex("751e76e8199196d454941c45d1b3a323f1433bd6").map(|v: Vec<u8>| v).expect("hex")[..]
+            bitcoin::hex::FromHex::from_hex("751e76e8199196d454941c45d1b3a323f1433bd6")
+                .map(|v: Vec<u8>| v)
+                .expect("hex")[..]
         );
     }
 
@@ -118,21 +145,35 @@ mod tests {
     fn wrong_network_and_bad_checksum_are_refused() {
         assert_eq!(
             PayoutRecipient::parse(MAINNET_P2PKH, 1, Network::Regtest),
-            Err(PayoutError::WrongNetwork { address: MAINNET_P2PKH.into(), network: Network::Regtest })
+            Err(PayoutError::WrongNetwork {
+                address: MAINNET_P2PKH.into(),
+                network: Network::Regtest
+            })
         );
         // Last character changed: the base58 checksum no longer matches.
         let broken = "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3";
-        assert!(matches!(PayoutRecipient::parse(broken, 1, Network::Bitcoin), Err(PayoutError::BadAddress { .. })));
+        assert!(matches!(
+            PayoutRecipient::parse(broken, 1, Network::Bitcoin),
+            Err(PayoutError::BadAddress { .. })
+        ));
         // Same for bech32.
         let broken = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt081";
-        assert!(matches!(PayoutRecipient::parse(broken, 1, Network::Regtest), Err(PayoutError::BadAddress { .. })));
+        assert!(matches!(
+            PayoutRecipient::parse(broken, 1, Network::Regtest),
+            Err(PayoutError::BadAddress { .. })
+        ));
         assert_eq!(
             PayoutRecipient::parse(MAINNET_P2WPKH, 1, Network::Regtest),
-            Err(PayoutError::WrongNetwork { address: MAINNET_P2WPKH.into(), network: Network::Regtest })
+            Err(PayoutError::WrongNetwork {
+                address: MAINNET_P2WPKH.into(),
+                network: Network::Regtest
+            })
         );
         assert_eq!(
             PayoutRecipient::parse(REGTEST_P2WPKH, 0, Network::Regtest),
-            Err(PayoutError::ZeroWeight { address: REGTEST_P2WPKH.into() })
+            Err(PayoutError::ZeroWeight {
+                address: REGTEST_P2WPKH.into()
+            })
         );
     }
 
@@ -163,7 +204,10 @@ mod tests {
             // than one satoshi per recipient.
             let total: u128 = weights.iter().map(|&w| u128::from(w)).sum();
             for (p, w) in payouts.iter().zip(&weights).skip(1) {
-                assert_eq!(u128::from(p.value), u128::from(value) * u128::from(*w) / total);
+                assert_eq!(
+                    u128::from(p.value),
+                    u128::from(value) * u128::from(*w) / total
+                );
             }
             let floor0 = u128::from(value) * u128::from(weights[0]) / total;
             assert!(u128::from(payouts[0].value) - floor0 < n as u128);

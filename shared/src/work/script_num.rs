@@ -80,7 +80,25 @@ mod tests {
     #[test]
     fn agrees_with_the_bitcoin_crate_builder() {
         // rust-bitcoin's Builder::push_int is an independent implementation of the same rule.
-        for n in [0i64, 1, 5, 16, 17, 75, 127, 128, 255, 256, 32_767, 32_768, 65_535, 209_999, 210_000, 8_388_608, i64::from(u32::MAX)] {
+        for n in [
+            0i64,
+            1,
+            5,
+            16,
+            17,
+            75,
+            127,
+            128,
+            255,
+            256,
+            32_767,
+            32_768,
+            65_535,
+            209_999,
+            210_000,
+            8_388_608,
+            i64::from(u32::MAX),
+        ] {
             let expected = Builder::new().push_int(n).into_script().into_bytes();
             assert_eq!(pushed(n), expected, "height {n}");
         }

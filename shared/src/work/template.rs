@@ -73,7 +73,11 @@ fn error(field: impl Into<String>, value: Option<&Value>, expected: &'static str
         value.truncate(cut);
         value.push_str("...");
     }
-    TemplateError { field: field.into(), value, expected }
+    TemplateError {
+        field: field.into(),
+        value,
+        expected,
+    }
 }
 
 fn u32_field(t: &Value, field: &str) -> Result<u32, TemplateError> {
@@ -100,8 +104,10 @@ impl BlockTemplate {
             return Err(error("(result)", Some(t), "a JSON object"));
         }
         let version = u32_field(t, "version")?;
-        let previous_block_hash =
-            BlockHash::from_byte_array(hex32_display_order(t.get("previousblockhash"), "previousblockhash")?);
+        let previous_block_hash = BlockHash::from_byte_array(hex32_display_order(
+            t.get("previousblockhash"),
+            "previousblockhash",
+        )?);
         let height = u32_field(t, "height")?;
         let curtime = u32_field(t, "curtime")?;
         let mintime = match t.get("mintime") {
@@ -133,7 +139,13 @@ impl BlockTemplate {
                     .as_str()
                     .and_then(|s| Vec::<u8>::from_hex(s).ok())
                     .filter(|b| b.len() >= 38 && b.starts_with(&WITNESS_COMMITMENT_PREFIX))
-                    .ok_or_else(|| error("default_witness_commitment", commitment, "a hex script starting with 6a24aa21a9ed"))?;
+                    .ok_or_else(|| {
+                        error(
+                            "default_witness_commitment",
+                            commitment,
+                            "a hex script starting with 6a24aa21a9ed",
+                        )
+                    })?;
                 Some(ScriptBuf::from_bytes(bytes))
             }
         };
@@ -145,15 +157,26 @@ impl BlockTemplate {
                 // serde_json's map is ordered by key (no preserve_order feature): deterministic.
                 for (key, v) in map {
                     let field = format!("coinbaseaux.{key}");
-                    let bytes = v.as_str().and_then(|s| Vec::<u8>::from_hex(s).ok()).ok_or_else(|| error(field, Some(v), "hex"))?;
+                    let bytes = v
+                        .as_str()
+                        .and_then(|s| Vec::<u8>::from_hex(s).ok())
+                        .ok_or_else(|| error(field, Some(v), "hex"))?;
                     coinbase_aux.extend_from_slice(&bytes);
                 }
             }
-            Some(other) => return Err(error("coinbaseaux", Some(other), "an object of hex strings")),
+            Some(other) => {
+                return Err(error(
+                    "coinbaseaux",
+                    Some(other),
+                    "an object of hex strings",
+                ))
+            }
         }
 
         let txs_value = t.get("transactions");
-        let txs = txs_value.and_then(Value::as_array).ok_or_else(|| error("transactions", txs_value, "an array"))?;
+        let txs = txs_value
+            .and_then(Value::as_array)
+            .ok_or_else(|| error("transactions", txs_value, "an array"))?;
         let mut transactions = Vec::with_capacity(txs.len());
         for (i, tx) in txs.iter().enumerate() {
             transactions.push(Self::transaction(i, tx)?);
@@ -181,8 +204,13 @@ impl BlockTemplate {
             .and_then(Value::as_str)
             .and_then(|s| Vec::<u8>::from_hex(s).ok())
             .ok_or_else(|| error(format!("transactions[{i}].data"), data_value, "hex"))?;
-        let decoded: Transaction =
-            deserialize(&data).map_err(|_| error(format!("transactions[{i}].data"), data_value, "a serialized transaction"))?;
+        let decoded: Transaction = deserialize(&data).map_err(|_| {
+            error(
+                format!("transactions[{i}].data"),
+                data_value,
+                "a serialized transaction",
+            )
+        })?;
         let computed = decoded.compute_txid().to_byte_array();
         // Bitcoin Core gives `txid` (and `hash` = wtxid); older nodes gave only `hash` = txid.
         let (key, id_value) = match tx.get("txid") {
@@ -191,9 +219,16 @@ impl BlockTemplate {
         };
         let given = hex32_display_order(Some(id_value), &format!("transactions[{i}].{key}"))?;
         if given != computed {
-            return Err(error(format!("transactions[{i}].{key}"), Some(id_value), "the txid of the transaction's data"));
+            return Err(error(
+                format!("transactions[{i}].{key}"),
+                Some(id_value),
+                "the txid of the transaction's data",
+            ));
         }
-        Ok(TemplateTransaction { data, txid: computed })
+        Ok(TemplateTransaction {
+            data,
+            txid: computed,
+        })
     }
 
     /// The target a block must meet.
@@ -213,21 +248,29 @@ mod tests {
     use serde_json::json;
 
     fn fixture(name: &str) -> Value {
-        let path = format!("{}/../../shared/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../../shared/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).expect("fixture is JSON")
     }
 
     #[test]
     fn parses_the_bitcoin_core_fixtures() {
-        let t = BlockTemplate::from_json(&fixture("bitcoin-core-regtest-gbt-10tx.json")).expect("valid");
+        let t = BlockTemplate::from_json(&fixture("bitcoin-core-regtest-gbt-10tx.json"))
+            .expect("valid");
         assert_eq!(t.height, 102);
         assert_eq!(t.transactions.len(), 10);
         assert_eq!(t.coinbase_value, 5_000_024_740);
         assert_eq!(t.bits.to_consensus(), 0x207f_ffff);
-        assert_eq!(t.previous_block_hash.to_string(), "27a592d90071e41e2594a7ff938d94b6c1efbda3552c13a4d09eef68bb9e965f");
+        assert_eq!(
+            t.previous_block_hash.to_string(),
+            "27a592d90071e41e2594a7ff938d94b6c1efbda3552c13a4d09eef68bb9e965f"
+        );
         assert!(t.default_witness_commitment.is_some());
-        let big = BlockTemplate::from_json(&fixture("bitcoin-core-regtest-gbt-300tx.json")).expect("valid");
+        let big = BlockTemplate::from_json(&fixture("bitcoin-core-regtest-gbt-300tx.json"))
+            .expect("valid");
         assert_eq!(big.transactions.len(), 300);
     }
 
@@ -240,8 +283,16 @@ mod tests {
             ("bits", json!("zz7fffff"), "bits"),
             ("bits", json!("00000000"), "bits"),
             ("previousblockhash", json!("abcd"), "previousblockhash"),
-            ("coinbasevalue", json!(2_100_000_000_000_001u64), "coinbasevalue"),
-            ("default_witness_commitment", json!("6a20aa"), "default_witness_commitment"),
+            (
+                "coinbasevalue",
+                json!(2_100_000_000_000_001u64),
+                "coinbasevalue",
+            ),
+            (
+                "default_witness_commitment",
+                json!("6a20aa"),
+                "default_witness_commitment",
+            ),
             ("coinbaseaux", json!({"flags": "xyz"}), "coinbaseaux.flags"),
             ("transactions", json!({}), "transactions"),
         ];
@@ -253,7 +304,10 @@ mod tests {
         }
         let mut t = good.clone();
         t.as_object_mut().expect("object").remove("curtime");
-        assert_eq!(BlockTemplate::from_json(&t).expect_err("missing").value, "(missing)");
+        assert_eq!(
+            BlockTemplate::from_json(&t).expect_err("missing").value,
+            "(missing)"
+        );
         assert!(BlockTemplate::from_json(&json!("garbage")).is_err());
     }
 
@@ -266,6 +320,9 @@ mod tests {
         assert_eq!(e.field, "transactions[0].txid");
         let mut t = fixture("bitcoin-core-regtest-gbt-10tx.json");
         t["transactions"][2]["data"] = json!("0200");
-        assert_eq!(BlockTemplate::from_json(&t).expect_err("bad data").field, "transactions[2].data");
+        assert_eq!(
+            BlockTemplate::from_json(&t).expect_err("bad data").field,
+            "transactions[2].data"
+        );
     }
 }

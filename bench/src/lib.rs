@@ -1,0 +1,3 @@
+//! Measurements.
+pub mod regtest;
+pub mod ring_miner;
