@@ -143,6 +143,26 @@ fn a_payout_address_of_another_network_is_refused() {
 }
 
 #[test]
+fn too_many_payout_recipients_are_refused_at_start() {
+    let many: String = (0..60)
+        .map(|_| "[[payout]]\naddress = \"bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0\"\n".to_owned())
+        .collect();
+    let (key, value, expected) = invalid(&format!("{}\n{many}", example()));
+    assert_eq!(key, "payout");
+    assert!(value.contains("61 recipients"), "{value}");
+    assert!(expected.contains("weight"), "{expected}");
+    // Ten fit (a P2TR output is 43 bytes; the node reserves 4,000 weight units, about 1,000 bytes).
+    let some: String = many.lines().take(20).map(|l| format!("{l}\n")).collect();
+    assert!(load_text(&format!("{}\n{some}", example())).is_ok());
+}
+
+#[test]
+fn signet_is_refused() {
+    let text = example().replacen("network = \"bitcoin\"", "network = \"signet\"", 1);
+    assert_eq!(invalid(&text).0, "network");
+}
+
+#[test]
 fn a_tag_too_long_is_refused_with_its_key() {
     let text = example().replacen(
         "tag = \"/ironpool/\"",

@@ -289,13 +289,8 @@ fn twenty_blocks_in_a_row_from_ring_jobs_become_the_best_block() {
     let mut jm = jm;
     jm.child.kill().expect("kill jobmaster");
     let _ = jm.child.wait();
-    let jm = Jobmaster::start(&config, setup.dir.join("jobmaster-2.log"));
-    let (new_job, saw_clean) = job_on_tip(&mut reader, &tip, &jm);
-    assert!(saw_clean, "the restarted jobmaster's first job is clean");
-    assert_ne!(
-        new_job.job_id, old_job.job_id,
-        "job ids continue after the archived ones"
-    );
+    // The candidate reaches the share ring while no jobmaster runs: the next one must restore the
+    // job before it reads the ring.
     let solution = grind(&old_job, &[9, 9, 9, 9], &[7; 8], 0, 1_000_000).expect("solves");
     let hash = header_for_solution(&old_job, &solution)
         .expect("sizes")
@@ -306,8 +301,19 @@ fn twenty_blocks_in_a_row_from_ring_jobs_become_the_best_block() {
         &block_candidate(0, &old_job, &solution, "tester", "rig1"),
     )
     .expect("send");
+    let jm = Jobmaster::start(&config, setup.dir.join("jobmaster-2.log"));
     wait_best(n0, &hash, &jm);
     let log = jm.log();
     assert!(log.contains("job ring re-attached"), "{log}");
     assert!(log.contains("restored from the archive"), "{log}");
+
+    // The new run continues job ids after the archived ones, and its first job on the new tip
+    // (our block) is clean.
+    let (new_job, saw_clean) = job_on_tip(&mut reader, &hash, &jm);
+    assert!(saw_clean, "the block we just found moved the tip");
+    assert_ne!(new_job.job_id, old_job.job_id);
+    assert!(
+        new_job.job_id.wrapping_sub(old_job.job_id) < 1_000,
+        "ids continue after the archived ones"
+    );
 }

@@ -4,7 +4,8 @@
 use bitcoin::consensus::deserialize;
 use bitcoin::{Block, Network};
 use ironpool_shared::work::{
-    assemble_block, build_job, BlockTemplate, ExtranonceSizes, JobParams, PayoutRecipient, Solution,
+    assemble_block, build_job, check_solution_policy, BlockTemplate, ExtranonceSizes, JobParams,
+    PayoutRecipient, Solution,
 };
 
 fn template(name: &str) -> BlockTemplate {
@@ -113,7 +114,7 @@ fn a_changed_transaction_fails_the_checks() {
 }
 
 #[test]
-fn version_bits_outside_the_mask_are_refused() {
+fn the_pool_policy_refuses_version_bits_outside_the_mask_and_late_ntime() {
     let t = template("bitcoin-core-regtest-gbt-10tx.json");
     let job = build_job(&t, &params(""), 1, true, 0).expect("job");
     let solution = Solution {
@@ -123,13 +124,31 @@ fn version_bits_outside_the_mask_are_refused() {
         nonce: 0,
         version: t.version | 0x4000_0000,
     };
-    assert!(assemble_block(&job.record, &job.coinbase, &t.transactions, &solution).is_err());
+    assert!(check_solution_policy(&job.record, &solution).is_err());
+    // The node judges blocks: assembly itself does not apply the pool's rules.
+    assert!(assemble_block(&job.record, &job.coinbase, &t.transactions, &solution).is_ok());
     let late = Solution {
         ntime: t.curtime + 601,
         version: t.version,
         ..solution
     };
-    assert!(assemble_block(&job.record, &job.coinbase, &t.transactions, &late).is_err());
+    assert!(check_solution_policy(&job.record, &late).is_err());
+    let fine = Solution {
+        ntime: t.curtime + 600,
+        version: t.version | 0x1fff_e000,
+        ..late
+    };
+    assert_eq!(check_solution_policy(&job.record, &fine), Ok(()));
+}
+
+#[test]
+fn work_starts_at_mintime_when_the_node_sends_it_after_curtime() {
+    let mut t = template("bitcoin-core-regtest-gbt-10tx.json");
+    t.mintime = t.curtime + 100;
+    let job = build_job(&t, &params(""), 1, true, 0).expect("job");
+    assert_eq!(job.record.ntime, t.curtime + 100);
+    assert_eq!(job.record.ntime_min, t.curtime + 100);
+    assert_eq!(job.record.ntime_max, t.curtime + 700);
 }
 
 #[test]

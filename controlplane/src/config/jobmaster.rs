@@ -259,12 +259,13 @@ fn network(name: &str) -> Result<Network, InvalidKey> {
         "bitcoin" | "mainnet" | "main" => Ok(Network::Bitcoin),
         "testnet" | "testnet3" | "test" => Ok(Network::Testnet),
         "testnet4" => Ok(Network::Testnet4),
-        "signet" => Ok(Network::Signet),
+        // Signet blocks need a signet solution in the coinbase, which this pool does not build.
+        "signet" => Err(InvalidKey::new("network", name, "bitcoin, testnet, testnet4 or regtest (signet blocks need a signet solution this pool does not build)")),
         "regtest" => Ok(Network::Regtest),
         other => Err(InvalidKey::new(
             "network",
             other,
-            "one of bitcoin, testnet, testnet4, signet, regtest",
+            "one of bitcoin, testnet, testnet4, regtest",
         )),
     }
 }
@@ -422,6 +423,36 @@ impl JobmasterConfig {
                 }
             })?;
             payouts.push(recipient);
+        }
+
+        // The heaviest coinbase these payouts can make (largest height push, every output at its
+        // widest value, a witness commitment) must fit the weight the node leaves for it; else
+        // every job would fail at run time.
+        let widest: Vec<bitcoin::TxOut> = payouts
+            .iter()
+            .map(|p| bitcoin::TxOut {
+                value: bitcoin::Amount::MAX_MONEY,
+                script_pubkey: p.script_pubkey.clone(),
+            })
+            .collect();
+        let commitment = bitcoin::ScriptBuf::from_bytes(
+            [&[0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed][..], &[0; 32]].concat(),
+        );
+        let worst =
+            ironpool_shared::work::CoinbaseParts::build(&ironpool_shared::work::CoinbaseSpec {
+                height: u32::MAX,
+                aux: &[],
+                tag: cb.tag.as_bytes(),
+                extranonce,
+                payouts: &widest,
+                witness_commitment: Some(&commitment),
+            });
+        if let Err(e) = worst {
+            return Err(InvalidKey::new(
+                "payout",
+                format!("{} recipients", payouts.len()),
+                format!("fewer payout recipients: {e}"),
+            ));
         }
 
         let jobs = &self.jobs;

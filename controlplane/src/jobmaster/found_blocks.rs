@@ -4,8 +4,11 @@
 //! - `pending/<height>-<hash>.block`: raw block bytes, not yet held by any node;
 //! - `accepted/…`: a node accepted it (or already had it);
 //! - `rejected/…`: every node that answered refused it; kept for the operator to look at;
+//! - `unbuildable/`: block candidates that could not be rebuilt (unknown job), every field kept;
 //! - `submissions.jsonl`: one JSON line per node answer, in order.
 
+use bitcoin::hex::DisplayHex;
+use ironpool_shared::ring::ShareRecord;
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -89,13 +92,46 @@ impl FoundBlocks {
         let dir = self.dir.join(BlockState::Pending.dir_name());
         let path = dir.join(Self::file_name(height, hash));
         let tmp = dir.join(format!(".{}.tmp", Self::file_name(height, hash)));
-        {
+        let written = (|| {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(bytes)?;
             f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(&dir)?.sync_all()
+        })();
+        if written.is_err() {
+            // A full disk must not also leave half a block behind.
+            let _ = std::fs::remove_file(&tmp);
         }
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(&dir)?.sync_all()?;
+        written.map(|()| path)
+    }
+
+    /// Keeps a block candidate that could not be rebuilt (unknown job, wrong sizes) for the
+    /// operator: every field of the record and the reason, as one JSON file in `unbuildable/`.
+    pub fn save_unbuildable(&self, record: &ShareRecord, reason: &str) -> std::io::Result<PathBuf> {
+        let dir = self.dir.join("unbuildable");
+        std::fs::create_dir_all(&dir)?;
+        let json = serde_json::json!({
+            "reason": reason,
+            "shard_id": record.shard_id,
+            "session_id": record.session_id,
+            "job_id": record.job_id,
+            "extranonce1": record.extranonce1.to_lower_hex_string(),
+            "extranonce2": record.extranonce2.to_lower_hex_string(),
+            "ntime": record.ntime,
+            "nonce": record.nonce,
+            "version": record.version,
+            "accepted_at_ms": record.accepted_at_ms,
+            "user": record.user,
+            "worker": record.worker,
+        });
+        let path = dir.join(format!(
+            "{}-{:08x}-{:08x}.json",
+            record.accepted_at_ms, record.job_id, record.nonce
+        ));
+        let mut f = std::fs::File::create(&path)?;
+        f.write_all(json.to_string().as_bytes())?;
+        f.sync_all()?;
         Ok(path)
     }
 

@@ -132,22 +132,35 @@ pub async fn run(settings: Jobmaster) -> Result<(), JobmasterError> {
         }
     }
 
-    // Block candidates (and shares) from every share ring.
-    let (candidate_tx, mut candidate_rx) = mpsc::channel(4096);
-    let intake_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The previous run's jobs first: candidates still in the share rings may need them.
+    let archive_dir = settings.rings.dir.join("job-archive");
+    let (archive, first_job_id) = match restore_jobs(&archive_dir, &store) {
+        Ok((archive, next)) => (Some(archive), next),
+        Err(e) => {
+            warn!(dir = %archive_dir.display(), error = %e, "job archive unusable; jobs will not survive a restart");
+            (None, None)
+        }
+    };
+
+    // Block candidates from every share ring: rebuilt and saved on the intake threads, submitted
+    // here. The channel is unbounded on purpose: what it holds is already on disk, and a block
+    // must never wait for room.
+    let (blocks_tx, mut blocks_rx) = mpsc::unbounded_channel();
+    let intake = share_intake::Intake {
+        store: store.clone(),
+        found: submitter.found_blocks().clone(),
+        blocks: blocks_tx,
+        stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    };
     for shard in &settings.rings.shards {
-        share_intake::spawn(
-            share_ring_path(&settings.rings.dir, *shard),
-            candidate_tx.clone(),
-            intake_stop.clone(),
-        );
+        share_intake::spawn(share_ring_path(&settings.rings.dir, *shard), intake.clone());
     }
-    drop(candidate_tx);
     {
-        let (store, submitter) = (store.clone(), submitter.clone());
+        let submitter = submitter.clone();
         tokio::spawn(async move {
-            while let Some(record) = candidate_rx.recv().await {
-                candidates::handle(&store, &submitter, record);
+            while let Some(block) = blocks_rx.recv().await {
+                let submitter = submitter.clone();
+                tokio::spawn(async move { submitter.submit_found(block).await });
             }
         });
     }
@@ -170,14 +183,6 @@ pub async fn run(settings: Jobmaster) -> Result<(), JobmasterError> {
         ));
     }
 
-    let archive_dir = settings.rings.dir.join("job-archive");
-    let (archive, first_job_id) = match restore_jobs(&archive_dir, &store) {
-        Ok((archive, next)) => (Some(archive), next),
-        Err(e) => {
-            warn!(dir = %archive_dir.display(), error = %e, "job archive unusable; jobs will not survive a restart");
-            (None, None)
-        }
-    };
     let mut producer = JobProducer::new(
         nodes.clone(),
         settings.job_params.clone(),
@@ -194,6 +199,7 @@ pub async fn run(settings: Jobmaster) -> Result<(), JobmasterError> {
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sigterm =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    // None: the first poll always publishes a fresh job, clean or not by the restored tip.
     let mut best: Option<BlockHash> = None;
     let mut tip_failures = crate::log_throttle::LogThrottle::default();
 
@@ -229,8 +235,9 @@ pub async fn run(settings: Jobmaster) -> Result<(), JobmasterError> {
                 if best == Some(hash) && producer.current_tip() == Some(hash) {
                     continue;
                 }
-                best = Some(hash);
                 let record = producer.produce(Trigger::NewTip, Some(hash)).await;
+                // The producer may have taken an even newer tip than `hash`.
+                best = producer.current_tip();
                 if record.is_some() {
                     refresh.reset();
                 }
@@ -240,11 +247,16 @@ pub async fn run(settings: Jobmaster) -> Result<(), JobmasterError> {
         };
         if let Some(record) = record {
             if let Err(e) = job_ring.publish(&record.encode()) {
-                error!(job = %record.job_id_hex(), error = %e, "cannot publish job on the ring");
+                error!(job = %record.job_id_hex(), error = %e, "cannot publish job on the ring; the next job goes out clean");
+                // The gateways never saw this tip: the next job must carry clean_jobs.
+                producer.forget_tip();
+                best = None;
             }
         }
     }
-    info!("jobmaster stopping");
-    intake_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    info!("jobmaster stopping; found blocks not yet held by a node stay in pending/ for the next start");
+    intake
+        .stop
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }

@@ -5,6 +5,7 @@ use super::job_archive::JobArchive;
 use super::job_store::{JobContext, JobStore};
 use crate::log_throttle::LogThrottle;
 use crate::node::FailoverClient;
+use bitcoin::hashes::Hash;
 use bitcoin::BlockHash;
 use ironpool_shared::work::{build_job, BlockTemplate, JobParams, JobRecord};
 use std::sync::{Arc, Mutex};
@@ -57,16 +58,27 @@ impl JobProducer {
     ) -> Self {
         let seed =
             first_job_id.unwrap_or_else(|| (unix_micros() / 1_000_000).wrapping_mul(16) as u32);
+        // Restored jobs of the previous run are on this tip: a job on the same tip is not clean.
+        let current_tip = store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .latest()
+            .map(|j| BlockHash::from_byte_array(j.record.prev_hash));
         JobProducer {
             nodes,
             params,
             store,
             archive,
             next_job_id: seed.max(1),
-            current_tip: None,
+            current_tip,
             reported_tag_len: None,
             failures: LogThrottle::default(),
         }
+    }
+
+    /// Forgets the tip, so that the next job is clean (its predecessor never reached the ring).
+    pub fn forget_tip(&mut self) {
+        self.current_tip = None;
     }
 
     /// The tip of the last published job.
@@ -74,10 +86,10 @@ impl JobProducer {
         self.current_tip
     }
 
-    /// Fetches a template whose previous block is `expected_tip` (when given) and builds a job.
-    ///
-    /// Right after a new block the node may still answer with a template on the old tip; that
-    /// answer is retried a few times instead of being published as the "new" job.
+    /// Fetches a template and builds a job. With `expected_tip` (a new best block was seen), a
+    /// template still on the tip of the last job is retried a few times: right after a new block
+    /// the node may answer from before it. A template on any other tip is taken, even one newer
+    /// than `expected_tip` (a block that arrived in between).
     pub async fn produce(
         &mut self,
         trigger: Trigger,
@@ -105,7 +117,10 @@ impl JobProducer {
                 }
             };
             match expected_tip {
-                Some(tip) if parsed.previous_block_hash != tip => {
+                Some(tip)
+                    if tip != parsed.previous_block_hash
+                        && self.current_tip == Some(parsed.previous_block_hash) =>
+                {
                     debug!(attempt, template_prev = %parsed.previous_block_hash, best = %tip, "template not yet on the new tip");
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }

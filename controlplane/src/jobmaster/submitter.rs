@@ -1,16 +1,20 @@
 //! `submitblock` to every node at once, with retries on transport failures, every answer logged
 //! and recorded, and the block kept on disk until a node holds it.
 
+use super::candidates::FoundBlock;
 use super::found_blocks::{BlockState, FoundBlocks, SubmissionRecord};
 use crate::node::{NodeClient, RpcError};
 use bitcoin::hex::DisplayHex;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tracing::{error, info, warn};
 
 /// Answers of `submitblock` that mean the node holds the block: `duplicate` (already had it),
 /// `inconclusive` (valid, not on the best chain yet), and Bitcoin Core's combination.
 const HELD_ANSWERS: [&str; 3] = ["duplicate", "inconclusive", "duplicate-inconclusive"];
+
+/// Bitcoin Core's `RPC_DESERIALIZATION_ERROR`: `submitblock` could not decode the block.
+const RPC_DESERIALIZATION_ERROR: i64 = -22;
 
 /// What one node made of a block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +41,8 @@ pub struct SubmitOutcome {
 pub struct Submitter {
     nodes: Vec<NodeClient>,
     found: FoundBlocks,
+    /// Blocks the disk refused and no node has taken yet.
+    unsaved: Arc<Mutex<Vec<FoundBlock>>>,
     attempts: u32,
     retry: Duration,
 }
@@ -54,9 +60,28 @@ impl Submitter {
         Submitter {
             nodes,
             found,
+            unsaved: Arc::new(Mutex::new(Vec::new())),
             attempts,
             retry,
         }
+    }
+
+    /// Saves `bytes` into `pending/`, then submits them as [`submit_found`](Self::submit_found).
+    pub async fn submit_new(&self, height: u32, hash: &str, bytes: &[u8]) -> SubmitOutcome {
+        let saved = match self.found.save_pending(height, hash, bytes) {
+            Ok(_) => true,
+            Err(e) => {
+                error!(height, block = hash, error = %e, "cannot save found block to disk; it is held in memory until a node has it");
+                false
+            }
+        };
+        self.submit_found(FoundBlock {
+            height,
+            hash: hash.to_owned(),
+            bytes: bytes.to_vec(),
+            saved,
+        })
+        .await
     }
 
     /// The block directory.
@@ -64,15 +89,19 @@ impl Submitter {
         &self.found
     }
 
-    /// Saves the block, submits it to every node in parallel and settles the file.
-    ///
-    /// If the block cannot be saved, it is still submitted: losing the disk copy is better than
-    /// losing the block.
-    pub async fn submit_new(&self, height: u32, hash: &str, bytes: &[u8]) -> SubmitOutcome {
-        if let Err(e) = self.found.save_pending(height, hash, bytes) {
-            error!(height, block = hash, error = %e, "cannot save found block to disk; submitting anyway");
+    /// Submits a block found by the intake threads (see [`FoundBlock`]). A block that could not be
+    /// saved and that no node took is held in memory and retried with the pending ones.
+    pub async fn submit_found(&self, block: FoundBlock) -> SubmitOutcome {
+        let outcome = self
+            .submit_saved(block.height, &block.hash, &block.bytes)
+            .await;
+        if !block.saved && outcome.state == BlockState::Pending {
+            self.unsaved
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(block);
         }
-        self.submit_saved(height, hash, bytes).await
+        outcome
     }
 
     /// Submits a block already in `pending/` and moves it to where its answers say.
@@ -160,7 +189,9 @@ impl Submitter {
         } else {
             BlockState::Pending
         };
-        if state != BlockState::Pending {
+        if state != BlockState::Pending
+            && self.found.path(BlockState::Pending, height, hash).exists()
+        {
             if let Err(e) = self.found.settle(height, hash, state) {
                 warn!(block = hash, error = %e, "cannot move block file out of pending/");
             }
@@ -168,8 +199,23 @@ impl Submitter {
         SubmitOutcome { verdicts, state }
     }
 
-    /// Submits every block still in `pending/` (after a restart, or after nodes were unreachable).
+    /// Submits every block still in `pending/` (after a restart, or after nodes were unreachable),
+    /// and the blocks held in memory because the disk refused them (saving them again first).
     pub async fn resubmit_pending(&self) {
+        let unsaved = std::mem::take(
+            &mut *self
+                .unsaved
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for mut block in unsaved {
+            block.saved = self
+                .found
+                .save_pending(block.height, &block.hash, &block.bytes)
+                .is_ok();
+            info!(height = block.height, block = %block.hash, saved = block.saved, "resubmitting found block held in memory");
+            self.submit_found(block).await;
+        }
         let (blocks, unreadable) = match self.found.pending() {
             Ok(p) => p,
             Err(e) => {
@@ -209,16 +255,21 @@ async fn submit_to_node(
                 )
             }
             Ok(Some(reason)) => return (NodeVerdict::Rejected(reason), attempt, started.elapsed()),
-            Err(RpcError::Node { code, message, .. }) => {
-                return (
-                    NodeVerdict::Rejected(format!("node error {code}: {message}")),
-                    attempt,
-                    started.elapsed(),
-                )
+            // The block did not decode: resending the same bytes cannot help.
+            Err(RpcError::Node {
+                code: RPC_DESERIALIZATION_ERROR,
+                message,
+                ..
+            }) => {
+                let reason = format!("node error {RPC_DESERIALIZATION_ERROR}: {message}");
+                return (NodeVerdict::Rejected(reason), attempt, started.elapsed());
             }
             Err(e) => {
                 last_error = e.chain().to_string();
-                if !e.is_transport() {
+                // Any other RPC error (warming up, no peers, still syncing, an internal error)
+                // says nothing about the block: it is retried like a transport failure, and the
+                // block stays pending if the node never takes it.
+                if !e.is_transport() && !matches!(e, RpcError::Node { .. }) {
                     // Credentials, cookie or limits: retrying now cannot help; the block stays
                     // pending for the next round.
                     break;

@@ -92,14 +92,10 @@ pub fn header_for_solution(job: &JobRecord, solution: &Solution) -> Result<Heade
     })
 }
 
-/// Assembles the block for `solution` on `job`, whose coinbase was cut as `coinbase` and whose
-/// template carried `transactions`.
-pub fn assemble_block(
-    job: &JobRecord,
-    coinbase: &CoinbaseParts,
-    transactions: &[TemplateTransaction],
-    solution: &Solution,
-) -> Result<AssembledBlock, BlockError> {
+/// The pool's rules for a solution: version bits only within the job's rolling mask, ntime within
+/// the job's window. Gateways reject shares that break them; a *block* that breaks them is still
+/// submitted (the node judges consensus), so [`assemble_block`] does not apply them.
+pub fn check_solution_policy(job: &JobRecord, solution: &Solution) -> Result<(), BlockError> {
     if (solution.version ^ job.version) & !job.version_mask != 0 {
         return Err(BlockError::VersionOutsideMask {
             version: solution.version,
@@ -114,6 +110,18 @@ pub fn assemble_block(
             max: job.ntime_max,
         });
     }
+    Ok(())
+}
+
+/// Assembles the block for `solution` on `job`, whose coinbase was cut as `coinbase` and whose
+/// template carried `transactions`. Only the extranonce sizes are checked: see
+/// [`check_solution_policy`] for the pool's rules.
+pub fn assemble_block(
+    job: &JobRecord,
+    coinbase: &CoinbaseParts,
+    transactions: &[TemplateTransaction],
+    solution: &Solution,
+) -> Result<AssembledBlock, BlockError> {
     let coinbase_txid = coinbase.txid(&solution.extranonce1, &solution.extranonce2)?;
     let coinbase_bytes = coinbase.block_bytes(&solution.extranonce1, &solution.extranonce2)?;
     let merkle_root = merkle_root_from_branch(coinbase_txid, &job.merkle_branch);

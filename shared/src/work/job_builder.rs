@@ -86,9 +86,14 @@ pub fn build_job(
         version: template.version,
         version_mask: params.version_mask & VERSION_ROLLING_MASK_MAX,
         bits: template.bits.to_consensus(),
-        ntime: template.curtime,
-        ntime_min: template.mintime.min(template.curtime),
-        ntime_max: template.curtime.saturating_add(params.ntime_roll_secs),
+        // A node may send mintime > curtime (BIP94's timewarp rule, a clock behind the chain): a
+        // block at curtime would then be `time-too-old`, so work starts at the later of the two.
+        ntime: template.curtime.max(template.mintime),
+        ntime_min: template.mintime,
+        ntime_max: template
+            .curtime
+            .max(template.mintime)
+            .saturating_add(params.ntime_roll_secs),
         extranonce: params.extranonce,
         coinb1: coinbase.coinb1.clone(),
         coinb2: coinbase.coinb2.clone(),

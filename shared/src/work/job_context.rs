@@ -8,6 +8,9 @@ use super::coinbase::CoinbaseParts;
 use super::job::{JobDecodeError, JobRecord, Reader};
 use super::merkle::merkle_branch;
 use super::template::TemplateTransaction;
+use bitcoin::consensus::deserialize;
+use bitcoin::hashes::Hash;
+use bitcoin::Transaction;
 use std::sync::Arc;
 
 /// First bytes of an archived job.
@@ -51,15 +54,17 @@ impl JobContext {
         out
     }
 
-    /// Decodes an archived job; the transactions must hash to the record's merkle branch, so a
-    /// damaged file can never rebuild a wrong block.
+    /// Decodes an archived job. Every transaction must decode and hash to its txid, the txids
+    /// must give the record's merkle branch, and whether the coinbase carries a witness commitment
+    /// is read from the coinbase itself: a damaged file fails here instead of rebuilding a block
+    /// that passes the proof-of-work check with the wrong content.
     pub fn decode_archive(bytes: &[u8]) -> Result<Self, JobDecodeError> {
         let mut r = Reader::new(bytes);
         let [m0, m1, m2, m3, version] = r.array::<5>("archive header")?;
         if [m0, m1, m2, m3] != ARCHIVE_MAGIC || version != ARCHIVE_VERSION {
             return Err(JobDecodeError::BadHeader { magic: m0, version });
         }
-        let [script_sig_len, tag_len_used, witness] = r.array::<3>("archive coinbase facts")?;
+        let [script_sig_len, tag_len_used, _witness] = r.array::<3>("archive coinbase facts")?;
         let record_len = u32::from_le_bytes(r.array("archive record length")?) as usize;
         let record = JobRecord::decode(r.take("archive record", record_len)?)?;
         let count = u32::from_le_bytes(r.array("archive transaction count")?) as usize;
@@ -77,6 +82,19 @@ impl JobContext {
             let txid = r.array::<32>("archive txid")?;
             let len = u32::from_le_bytes(r.array("archive transaction length")?) as usize;
             let data = r.take("archive transaction", len)?.to_vec();
+            let decoded: Transaction =
+                deserialize(&data).map_err(|_| JobDecodeError::OutOfRange {
+                    field: "archive transaction (does not decode)",
+                    value: len,
+                    max: len,
+                })?;
+            if decoded.compute_txid().to_byte_array() != txid {
+                return Err(JobDecodeError::OutOfRange {
+                    field: "archive transaction (txid mismatch)",
+                    value: len,
+                    max: len,
+                });
+            }
             transactions.push(TemplateTransaction { data, txid });
         }
         if r.remaining() != 0 {
@@ -92,13 +110,14 @@ impl JobContext {
                 max: count,
             });
         }
+        let has_witness_commitment = coinbase_has_witness_commitment(&record)?;
         let coinbase = CoinbaseParts {
             coinb1: record.coinb1.clone(),
             coinb2: record.coinb2.clone(),
             extranonce: record.extranonce,
             script_sig_len: usize::from(script_sig_len),
             tag_len_used: usize::from(tag_len_used),
-            has_witness_commitment: witness != 0,
+            has_witness_commitment,
         };
         Ok(JobContext {
             record,
@@ -106,6 +125,23 @@ impl JobContext {
             transactions: Arc::new(transactions),
         })
     }
+}
+
+/// Whether the record's coinbase (with zero extranonces) has a BIP141 commitment output.
+fn coinbase_has_witness_commitment(record: &JobRecord) -> Result<bool, JobDecodeError> {
+    let mut tx = record.coinb1.clone();
+    tx.resize(tx.len() + record.extranonce.total(), 0);
+    tx.extend_from_slice(&record.coinb2);
+    let coinbase: Transaction = deserialize(&tx).map_err(|_| JobDecodeError::OutOfRange {
+        field: "archive coinbase (does not decode)",
+        value: tx.len(),
+        max: tx.len(),
+    })?;
+    Ok(coinbase.output.iter().any(|o| {
+        o.script_pubkey
+            .as_bytes()
+            .starts_with(&[0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed])
+    }))
 }
 
 #[cfg(test)]

@@ -21,7 +21,10 @@ pub mod script_num;
 pub mod subsidy;
 pub mod template;
 
-pub use block::{assemble_block, header_for_solution, AssembledBlock, BlockError, Solution};
+pub use block::{
+    assemble_block, check_solution_policy, header_for_solution, AssembledBlock, BlockError,
+    Solution,
+};
 pub use coinbase::{CoinbaseError, CoinbaseParts, CoinbaseSpec, ExtranonceSizes};
 pub use job::{JobDecodeError, JobRecord};
 pub use job_builder::{build_job, BuiltJob, JobBuildError, JobParams};

@@ -11,6 +11,10 @@ use serde_json::Value;
 
 /// Most satoshis that can exist; a larger `coinbasevalue` is garbage.
 const MAX_MONEY: u64 = 21_000_000 * 100_000_000;
+/// Rules a template may require (a `!` prefix in `rules`) that this pool implements. A rule it
+/// does not know changes what a valid block is (signet's block solution, a future soft fork), so
+/// such a template is refused rather than mined into invalid blocks.
+const KNOWN_REQUIRED_RULES: [&str; 1] = ["!segwit"];
 /// Start of a BIP141 witness commitment output script: OP_RETURN, push 36, `aa21a9ed`.
 const WITNESS_COMMITMENT_PREFIX: [u8; 6] = [0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed];
 
@@ -102,6 +106,23 @@ impl BlockTemplate {
     pub fn from_json(t: &Value) -> Result<Self, TemplateError> {
         if !t.is_object() {
             return Err(error("(result)", Some(t), "a JSON object"));
+        }
+        if let Some(rules) = t.get("rules") {
+            let list = rules
+                .as_array()
+                .ok_or_else(|| error("rules", Some(rules), "an array of strings"))?;
+            for rule in list {
+                let name = rule
+                    .as_str()
+                    .ok_or_else(|| error("rules", Some(rule), "an array of strings"))?;
+                if name.starts_with('!') && !KNOWN_REQUIRED_RULES.contains(&name) {
+                    return Err(error(
+                        "rules",
+                        Some(rule),
+                        "only required rules this pool implements (!segwit)",
+                    ));
+                }
+            }
         }
         let version = u32_field(t, "version")?;
         let previous_block_hash = BlockHash::from_byte_array(hex32_display_order(
@@ -295,6 +316,8 @@ mod tests {
             ),
             ("coinbaseaux", json!({"flags": "xyz"}), "coinbaseaux.flags"),
             ("transactions", json!({}), "transactions"),
+            ("rules", json!(["csv", "!signet"]), "rules"),
+            ("rules", json!("segwit"), "rules"),
         ];
         for (field, bad, named) in cases {
             let mut t = good.clone();
