@@ -316,4 +316,30 @@ fn twenty_blocks_in_a_row_from_ring_jobs_become_the_best_block() {
         new_job.job_id.wrapping_sub(old_job.job_id) < 1_000,
         "ids continue after the archived ones"
     );
+
+    // A candidate naming a job no jobmaster ever published cannot be rebuilt: it is kept, every
+    // field, in unbuildable/ for the operator, and nothing is submitted.
+    let mut stray = block_candidate(0, &new_job, &solution, "tester", "rig1");
+    stray.job_id = new_job.job_id.wrapping_add(500_000);
+    send(&mut sender, &stray).expect("send");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let kept: Vec<PathBuf> = std::fs::read_dir(setup.block_dir.join("unbuildable"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        if let Some(path) = kept.first() {
+            let text = std::fs::read_to_string(path).expect("read");
+            let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+            assert_eq!(v["job_id"], stray.job_id);
+            assert_eq!(v["reason"], "unknown job");
+            assert_eq!(v["nonce"], stray.nonce);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no unbuildable record; log:\n{}",
+            jm.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
