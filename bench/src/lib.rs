@@ -1,3 +1,4 @@
 //! Measurements.
 pub mod regtest;
 pub mod ring_miner;
+pub mod sim_miner;

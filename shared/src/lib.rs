@@ -4,4 +4,7 @@
 //! - `ring`: shared-memory rings between the control plane and the gateway shards.
 
 pub mod ring;
+pub mod sha256d;
+pub mod stratum;
+pub mod vardiff;
 pub mod work;

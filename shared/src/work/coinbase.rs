@@ -30,8 +30,9 @@ pub struct ExtranonceSizes {
 }
 
 impl ExtranonceSizes {
-    /// Allowed `extranonce1` sizes: at least 2 bytes to tell sessions apart, at most 8.
-    pub const EXTRANONCE1_RANGE: std::ops::RangeInclusive<usize> = 2..=8;
+    /// Allowed `extranonce1` sizes: 4 bytes at least, so that host, process, shard and session all
+    /// fit (two sessions with one value would do the same work), at most 8.
+    pub const EXTRANONCE1_RANGE: std::ops::RangeInclusive<usize> = 4..=8;
     /// Allowed `extranonce2` sizes: miners and proxies expect 2 to 16 bytes.
     pub const EXTRANONCE2_RANGE: std::ops::RangeInclusive<usize> = 2..=16;
 
@@ -88,7 +89,7 @@ pub struct CoinbaseParts {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CoinbaseError {
     /// An extranonce size outside the range miners and the scriptSig budget allow.
-    #[error("extranonce sizes {extranonce1}+{extranonce2} are out of range (extranonce1 2..=8, extranonce2 2..=16)")]
+    #[error("extranonce sizes {extranonce1}+{extranonce2} are out of range (extranonce1 4..=8, extranonce2 2..=16)")]
     ExtranonceSize {
         extranonce1: usize,
         extranonce2: usize,
@@ -332,7 +333,7 @@ mod tests {
         for height in [1u32, 16, 17, 500, 70_000, 840_000, 8_388_608, u32::MAX] {
             for aux_len in [0usize, 1, 20, 44] {
                 let aux = vec![0xab; aux_len];
-                for en in [(2usize, 2usize), (4, 8), (8, 16)] {
+                for en in [(4usize, 2usize), (4, 8), (8, 16)] {
                     for tag_len in 0..=tag.len() {
                         let mut s = spec(height, &aux, &tag[..tag_len], &payouts);
                         s.extranonce = ExtranonceSizes {

@@ -12,6 +12,7 @@
 
 pub mod block;
 pub mod coinbase;
+pub mod difficulty;
 pub mod job;
 pub mod job_builder;
 pub mod job_context;
@@ -26,6 +27,7 @@ pub use block::{
     Solution,
 };
 pub use coinbase::{CoinbaseError, CoinbaseParts, CoinbaseSpec, ExtranonceSizes};
+pub use difficulty::hash_difficulty;
 pub use job::{JobDecodeError, JobRecord};
 pub use job_builder::{build_job, BuiltJob, JobBuildError, JobParams};
 pub use job_context::JobContext;

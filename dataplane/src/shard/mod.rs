@@ -1,0 +1,494 @@
+//! A shard: one thread, one monoio runtime, its own listeners, sessions, jobs, duplicate set and
+//! share ring. Nothing is shared with other shards: no locks, no cross-thread queues.
+
+pub mod job_wake;
+pub mod jobs;
+pub mod listen;
+pub mod shared_line;
+pub mod signal;
+pub mod validator;
+
+use crate::config::{Driver, Gateway};
+use crate::counters::Counters;
+use crate::extranonce::ExtranonceAllocator;
+use crate::session::outbound::CloseReason;
+use crate::session::state::Session;
+use crate::session::{self, Ended};
+use ironpool_shared::ring::{
+    job_ring_path, share_ring_path, JobRingReader, ShareProducer, ShareRingConfig, ShareSender,
+    ShareSenderConfig,
+};
+use ironpool_shared::stratum::{set_difficulty_line, WorkerNameRules};
+use ironpool_shared::vardiff::VardiffConfig;
+use ironpool_shared::work::JobRecord;
+use jobs::{ShardJob, ShardJobs};
+use monoio::io::AsyncReadRent;
+use shared_line::SharedLine;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::{error, info, warn};
+use validator::Validator;
+
+/// Read buffers kept per shard for sessions to borrow (sessions do not own one while idle).
+const READ_BUFFER_BYTES: usize = 4096;
+const READ_POOL_MAX: usize = 64;
+
+/// Why a shard stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    #[error("shard {shard}: io_uring unavailable ({source}); set gateway.driver = \"epoll\" to run on epoll instead")]
+    IoUring {
+        shard: usize,
+        source: std::io::Error,
+    },
+    #[error("shard {shard}: cannot build the runtime: {source}")]
+    Runtime {
+        shard: usize,
+        source: std::io::Error,
+    },
+    #[error("shard {shard}: share ring: {message}")]
+    ShareRing { shard: usize, message: String },
+    #[error("shard {shard}: job wake-up: {source}")]
+    JobWake {
+        shard: usize,
+        source: std::io::Error,
+    },
+    #[error("shard {shard}: cannot listen on {addr}: {source}")]
+    Listen {
+        shard: usize,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Everything one shard owns.
+pub struct Shard {
+    pub index: usize,
+    pub ring_id: u16,
+    pub config: Arc<Gateway>,
+    pub counters: Counters,
+    pub jobs: RefCell<ShardJobs>,
+    sessions: RefCell<HashMap<u64, Rc<Session>>>,
+    next_session: Cell<u64>,
+    extranonce: RefCell<ExtranonceAllocator>,
+    extranonce1_size: Cell<usize>,
+    extranonce2_size: Cell<usize>,
+    pub sender: RefCell<ShareSender>,
+    pub validator: Validator,
+    pub worker_rules: WorkerNameRules,
+    vardiff: Vec<Rc<VardiffConfig>>,
+    read_pool: RefCell<Vec<Vec<u8>>>,
+}
+
+/// Starts every shard on its own thread; returns their handles.
+pub fn start(config: Arc<Gateway>) -> Vec<std::thread::JoinHandle<Result<(), ShardError>>> {
+    (0..config.shards)
+        .map(|index| {
+            let config = config.clone();
+            std::thread::Builder::new()
+                .name(format!("shard-{index}"))
+                .spawn(move || run_thread(config, index))
+                .expect("spawning a shard thread at start-up")
+        })
+        .collect()
+}
+
+fn run_thread(config: Arc<Gateway>, index: usize) -> Result<(), ShardError> {
+    if config.pin_cores {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        if let Err(e) = monoio::utils::bind_to_cpu_set([index % cores]) {
+            warn!(shard = index, error = ?e, "cannot pin shard to its core");
+        }
+    }
+    let ring_id = config.shard_ring_id(index);
+    let share_ring = share_ring_path(&config.ring_dir, ring_id);
+    let producer = ShareProducer::open(
+        &share_ring,
+        &ShareRingConfig {
+            capacity: config.share_ring_records,
+            reserved_for_blocks: 8,
+        },
+    )
+    .map_err(|e| ShardError::ShareRing {
+        shard: index,
+        message: e.to_string(),
+    })?;
+    std::fs::create_dir_all(&config.spool_dir).map_err(|e| ShardError::ShareRing {
+        shard: index,
+        message: format!("spool dir {}: {e}", config.spool_dir.display()),
+    })?;
+    let sender =
+        ShareSender::new(producer, &ShareSenderConfig::new(&config.spool_dir)).map_err(|e| {
+            ShardError::ShareRing {
+                shard: index,
+                message: e.to_string(),
+            }
+        })?;
+    let wake = job_wake::start(job_ring_path(&config.ring_dir), index).map_err(|source| {
+        ShardError::JobWake {
+            shard: index,
+            source,
+        }
+    })?;
+    match config.driver {
+        Driver::IoUring => {
+            let mut rt = monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+                .with_entries(config.uring_entries)
+                .enable_timer()
+                .build()
+                .map_err(|source| ShardError::IoUring {
+                    shard: index,
+                    source,
+                })?;
+            rt.block_on(shard_main(config, index, ring_id, sender, wake))
+        }
+        Driver::Epoll => {
+            let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                .enable_timer()
+                .build()
+                .map_err(|source| ShardError::Runtime {
+                    shard: index,
+                    source,
+                })?;
+            rt.block_on(shard_main(config, index, ring_id, sender, wake))
+        }
+    }
+}
+
+async fn shard_main(
+    config: Arc<Gateway>,
+    index: usize,
+    ring_id: u16,
+    sender: ShareSender,
+    wake: std::os::unix::net::UnixStream,
+) -> Result<(), ShardError> {
+    let vardiff = config
+        .ports
+        .iter()
+        .map(|p| {
+            Rc::new(VardiffConfig {
+                target_interval: config.vardiff_target_interval,
+                retarget_every: config.vardiff_retarget,
+                min: p.min_difficulty,
+                max: p.max_difficulty,
+                initial: p.difficulty,
+                hysteresis: config.vardiff_hysteresis,
+                grace: config.difficulty_grace,
+                ..VardiffConfig::default()
+            })
+        })
+        .collect();
+    let shard = Rc::new(Shard {
+        index,
+        ring_id,
+        extranonce: RefCell::new(ExtranonceAllocator::new(
+            config.host_id,
+            config.process_id,
+            index as u16,
+            4,
+        )),
+        config: config.clone(),
+        counters: Counters::default(),
+        jobs: RefCell::new(ShardJobs::default()),
+        sessions: RefCell::new(HashMap::new()),
+        next_session: Cell::new(1),
+        extranonce1_size: Cell::new(4),
+        extranonce2_size: Cell::new(8),
+        sender: RefCell::new(sender),
+        validator: Validator::default(),
+        worker_rules: WorkerNameRules::default(),
+        vardiff,
+        read_pool: RefCell::new(Vec::new()),
+    });
+
+    let mut wake =
+        monoio::net::UnixStream::from_std(wake).map_err(|source| ShardError::JobWake {
+            shard: index,
+            source,
+        })?;
+    let mut reader = loop {
+        match JobRingReader::attach(job_ring_path(&config.ring_dir)) {
+            Ok(r) => break r,
+            Err(_) => monoio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    // No listener before the first job: a miner connecting earlier would get no work, and the
+    // job says how long extranonce1 is.
+    while shard.jobs.borrow().latest().is_none() {
+        wait_wake(&mut wake).await;
+        read_jobs(&shard, &mut reader);
+    }
+    for (port, p) in config.ports.iter().enumerate() {
+        for addr in &p.addrs {
+            let std_listener = listen::bind(*addr).map_err(|source| ShardError::Listen {
+                shard: index,
+                addr: *addr,
+                source,
+            })?;
+            let listener = monoio::net::TcpListener::from_std(std_listener).map_err(|source| {
+                ShardError::Listen {
+                    shard: index,
+                    addr: *addr,
+                    source,
+                }
+            })?;
+            info!(shard = index, %addr, "listening");
+            monoio::spawn(accept_loop(shard.clone(), listener, port));
+        }
+    }
+    monoio::spawn(validator::run(shard.clone()));
+    monoio::spawn(timer(shard.clone()));
+    loop {
+        wait_wake(&mut wake).await;
+        read_jobs(&shard, &mut reader);
+    }
+}
+
+/// Waits for the wake thread's byte and drains whatever is there.
+async fn wait_wake(wake: &mut monoio::net::UnixStream) {
+    if wake.readable(false).await.is_err() {
+        monoio::time::sleep(Duration::from_millis(100)).await;
+        return;
+    }
+    let (result, _) = wake.read(vec![0u8; 64]).await;
+    if matches!(result, Ok(0)) {
+        // The wake thread is gone; keep polling the ring slowly rather than spin.
+        monoio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn read_jobs(shard: &Rc<Shard>, reader: &mut JobRingReader) {
+    loop {
+        let (record, resync) = match reader.try_read() {
+            Ok(Some(read)) => match JobRecord::decode(read.payload) {
+                Ok(record) => (record, read.resync),
+                Err(e) => {
+                    error!(shard = shard.index, error = %e, "job record undecodable; skipped");
+                    continue;
+                }
+            },
+            Ok(None) => return,
+            Err(e) => {
+                error!(shard = shard.index, error = %e, "job ring unreadable");
+                return;
+            }
+        };
+        shard
+            .counters
+            .jobs_received
+            .set(shard.counters.jobs_received.get() + 1);
+        shard.new_job(record, resync);
+    }
+}
+
+async fn accept_loop(shard: Rc<Shard>, listener: monoio::net::TcpListener, port: usize) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _addr)) => {
+                let _ = stream.set_nodelay(true);
+                monoio::spawn(session::run(shard.clone(), stream, port));
+            }
+            Err(e) => {
+                shard
+                    .counters
+                    .accept_errors
+                    .set(shard.counters.accept_errors.get() + 1);
+                // EMFILE and friends: back off briefly; pending connections wait in the backlog.
+                warn!(shard = shard.index, error = %e, "accept failed");
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Once a second: vardiff without shares, authorize deadlines, share ring backlog; every 10 s a
+/// counter line in the log.
+async fn timer(shard: Rc<Shard>) {
+    let mut tick = monoio::time::interval(Duration::from_secs(1));
+    let mut ticks = 0u64;
+    loop {
+        tick.tick().await;
+        ticks += 1;
+        let now = Instant::now();
+        let sessions: Vec<Rc<Session>> = shard.sessions.borrow().values().cloned().collect();
+        for session in sessions {
+            let (authorized, connected_at) = {
+                let s = session.state.borrow();
+                (s.worker.is_some(), s.connected_at)
+            };
+            if !authorized && now.duration_since(connected_at) > shard.config.authorize_timeout {
+                shard
+                    .counters
+                    .closed_authorize_timeout
+                    .set(shard.counters.closed_authorize_timeout.get() + 1);
+                session.outbound.close(CloseReason::AuthorizeTimeout);
+                continue;
+            }
+            let changed = session.state.borrow_mut().vardiff.on_timer(now);
+            if changed.is_some() {
+                shard.send_difficulty_after_reply(&session);
+            }
+        }
+        if let Err(e) = shard.sender.borrow_mut().flush() {
+            error!(shard = shard.index, error = %e, "share ring flush failed");
+        }
+        if ticks.is_multiple_of(10) {
+            let c = shard.counters.snapshot();
+            info!(
+                shard = shard.index,
+                open = c.connections_open,
+                accepted = c.shares_accepted,
+                blocks = c.blocks_found,
+                jobs = c.jobs_received,
+                "shard counters"
+            );
+        }
+    }
+}
+
+impl Shard {
+    /// The extranonce2 size of the current jobs.
+    pub fn extranonce2_size(&self) -> usize {
+        self.extranonce2_size.get()
+    }
+
+    /// Registers a new connection.
+    pub fn open_session(&self, port: usize, now: Instant) -> Rc<Session> {
+        let id = self.next_session.get();
+        self.next_session.set(id + 1);
+        let extranonce1 = self.extranonce.borrow_mut().allocate();
+        let vardiff = self
+            .vardiff
+            .get(port)
+            .or_else(|| self.vardiff.first())
+            .cloned()
+            .unwrap_or_default();
+        let session = Rc::new(Session::new(
+            id,
+            self.config.send_queue_bytes_max,
+            extranonce1,
+            vardiff,
+            now,
+        ));
+        self.sessions.borrow_mut().insert(id, session.clone());
+        self.counters
+            .connections_accepted
+            .set(self.counters.connections_accepted.get() + 1);
+        self.counters
+            .connections_open
+            .set(self.counters.connections_open.get() + 1);
+        session
+    }
+
+    /// Forgets a connection and counts why it ended.
+    pub fn close_session(&self, session: &Session, ended: Ended) {
+        self.sessions.borrow_mut().remove(&session.id);
+        self.counters
+            .connections_open
+            .set(self.counters.connections_open.get().saturating_sub(1));
+        let c = &self.counters;
+        let cell = match ended {
+            Ended::ByPeer | Ended::Io => Some(&c.closed_by_peer),
+            Ended::SendQueueFull => Some(&c.closed_send_queue_full),
+            Ended::SendTimeout => Some(&c.closed_send_timeout),
+            // Counted where they were detected.
+            Ended::LineTooLong | Ended::NotJson | Ended::ErrorsInRow | Ended::AuthorizeTimeout => {
+                None
+            }
+        };
+        if let Some(cell) = cell {
+            cell.set(cell.get() + 1);
+        }
+    }
+
+    pub fn take_read_buffer(&self) -> Vec<u8> {
+        self.read_pool
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(READ_BUFFER_BYTES))
+    }
+
+    pub fn give_read_buffer(&self, mut buf: Vec<u8>) {
+        buf.clear();
+        let mut pool = self.read_pool.borrow_mut();
+        if pool.len() < READ_POOL_MAX {
+            pool.push(buf);
+        }
+    }
+
+    /// First difficulty and job for a session that just became subscribed and authorized.
+    pub fn prime(&self, session: &Session, _now: Instant) {
+        if !session.is_mining() || session.state.borrow().primed {
+            return;
+        }
+        session.state.borrow_mut().primed = true;
+        self.queue_difficulty(session);
+        if let Some(job) = self.jobs.borrow().latest() {
+            session.outbound.push(job.notify_clean.clone());
+            self.counters
+                .notifies_sent
+                .set(self.counters.notifies_sent.get() + 1);
+        }
+    }
+
+    /// A new difficulty, then the latest job again, so the difficulty applies from that job on.
+    pub fn send_difficulty_after_reply(&self, session: &Session) {
+        if !session.state.borrow().primed {
+            return;
+        }
+        self.queue_difficulty(session);
+        if let Some(job) = self.jobs.borrow().latest() {
+            session.outbound.push(job.notify.clone());
+            self.counters
+                .notifies_sent
+                .set(self.counters.notifies_sent.get() + 1);
+        }
+    }
+
+    fn queue_difficulty(&self, session: &Session) {
+        let difficulty = session.state.borrow().vardiff.current();
+        let mut line = Vec::with_capacity(64);
+        if set_difficulty_line(&mut line, difficulty).is_ok() {
+            session.outbound.push(SharedLine::new(line));
+        }
+    }
+
+    /// A job from the ring: kept, and its notify queued to every mining session (one buffer).
+    fn new_job(&self, record: JobRecord, resync: bool) {
+        self.extranonce2_size.set(record.extranonce.extranonce2);
+        let size = record.extranonce.extranonce1;
+        if size != self.extranonce1_size.get() {
+            // Sessions made before keep their value; new ones get the jobs' size.
+            info!(shard = self.index, size, "extranonce1 size set by the jobs");
+            self.extranonce1_size.set(size);
+            *self.extranonce.borrow_mut() = ExtranonceAllocator::new(
+                self.config.host_id,
+                self.config.process_id,
+                self.index as u16,
+                size,
+            );
+        }
+        let job = Rc::new(ShardJob::new(record));
+        let clean = self.jobs.borrow_mut().insert(job.clone(), resync);
+        let line = if clean {
+            job.notify_clean.clone()
+        } else {
+            job.notify.clone()
+        };
+        let sessions: Vec<Rc<Session>> = self.sessions.borrow().values().cloned().collect();
+        let mut sent = 0u64;
+        for session in sessions {
+            if session.state.borrow().primed && session.outbound.push(line.clone()) {
+                sent += 1;
+            }
+        }
+        self.counters
+            .notifies_sent
+            .set(self.counters.notifies_sent.get() + sent);
+    }
+}
