@@ -20,6 +20,38 @@ struct Cli {
     check: bool,
 }
 
+/// Set by SIGINT/SIGTERM; a watcher thread passes it on to the shards.
+static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    STOP_REQUESTED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// SIGINT and SIGTERM stop the shards cleanly (queued shares are spooled, not lost).
+fn stop_on_signals(control: Arc<ironpool_dataplane::shard::GatewayControl>) {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only performs an atomic store, which is async-signal-safe, and it
+        // is a plain `extern "C" fn` that lives for the whole program.
+        unsafe {
+            libc::signal(
+                signal,
+                on_stop_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
+        }
+    }
+    std::thread::spawn(move || loop {
+        if STOP_REQUESTED.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::info!("stop requested; shards stop within a second");
+            control
+                .stop
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    });
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -46,7 +78,9 @@ fn main() -> ExitCode {
         host = settings.host_id,
         "gateway starting"
     );
-    let handles = ironpool_dataplane::shard::start(Arc::new(settings));
+    let control = Arc::new(ironpool_dataplane::shard::GatewayControl::default());
+    stop_on_signals(control.clone());
+    let handles = ironpool_dataplane::shard::start(Arc::new(settings), control);
     let mut failed = false;
     for handle in handles {
         match handle.join() {

@@ -37,7 +37,8 @@ struct Args {
     no_headers: bool,
 }
 
-fn job() -> JobHasher {
+/// coinb1 (80 bytes), coinb2 (158 bytes) and a 12-level branch.
+fn parts() -> (Vec<u8>, Vec<u8>, Vec<[u8; 32]>) {
     let bytes = |n: usize, seed: u8| -> Vec<u8> {
         (0..n)
             .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
@@ -46,7 +47,32 @@ fn job() -> JobHasher {
     let branch: Vec<[u8; 32]> = (0..12u8)
         .map(|i| sha256d::Hash::hash(&[i]).to_byte_array())
         .collect();
-    JobHasher::new(&bytes(80, 1), &bytes(158, 2), &branch, [7; 32], 0x1d00_ffff)
+    (bytes(80, 1), bytes(158, 2), branch)
+}
+
+fn job() -> JobHasher {
+    let (coinb1, coinb2, branch) = parts();
+    JobHasher::new(&coinb1, &coinb2, &branch, [7; 32], 0x1d00_ffff)
+}
+
+/// One share with the `bitcoin` crate: coinbase txid, merkle fold, header hash.
+fn baseline_share(
+    coinb1: &[u8],
+    en1: &[u8],
+    en2: &[u8],
+    coinb2: &[u8],
+    branch: &[[u8; 32]],
+) -> [u8; 32] {
+    let mut engine = sha256d::Hash::engine();
+    for part in [coinb1, en1, en2, coinb2] {
+        bitcoin::hashes::HashEngine::input(&mut engine, part);
+    }
+    let txid = sha256d::Hash::from_engine(engine).to_byte_array();
+    let root = ironpool_shared::work::merkle_root_from_branch(txid, branch);
+    let mut header = [0u8; 80];
+    header[..4].copy_from_slice(&0x2000_0000u32.to_le_bytes());
+    header[36..68].copy_from_slice(&root);
+    sha256d::Hash::hash(&header).to_byte_array()
 }
 
 /// CPU time of this thread: other processes on the 2 shared cores (builds, tests) preempt the
@@ -98,6 +124,15 @@ fn main() {
     let job = job();
     let en1 = [0xde, 0xad, 0xbe, 0xef];
     if !args.no_headers {
+        // Baseline: the `bitcoin` crate (runtime SHA-NI), what ironpool hashed with before.
+        let header = [5u8; 80];
+        let r = rate(args.secs, 1, || {
+            black_box(sha256d::Hash::hash(black_box(&header)));
+        });
+        println!(
+            "share_hash_rate kind=header80 backend=bitcoin_hashes batch=1 headers_per_sec={r:.0} ns_per_header={:.1}",
+            1e9 / r
+        );
         for &backend in &backends {
             // Raw compressions: the kernel alone, 64 independent (state, block) pairs per call.
             let n = 64;
@@ -146,6 +181,14 @@ fn main() {
                 1e9 / r
             );
         };
+        if args.backend.is_empty() && batch == 1 {
+            // Baseline: one share at a time with the `bitcoin` crate, as `header_for_solution`.
+            let (coinb1, coinb2, branch) = parts();
+            let r = rate(args.secs, 1, || {
+                black_box(baseline_share(&coinb1, &en1, &en2[0], &coinb2, &branch));
+            });
+            line("bitcoin_hashes".to_owned(), r);
+        }
         for &backend in &backends {
             let r = rate(args.secs, batch, || {
                 hash_shares_with(backend, black_box(&works), &mut out);

@@ -9,11 +9,12 @@ pub mod signal;
 pub mod validator;
 
 use crate::config::{Driver, Gateway};
-use crate::counters::Counters;
+use crate::counters::{CounterSnapshot, Counters};
 use crate::extranonce::ExtranonceAllocator;
 use crate::session::outbound::CloseReason;
 use crate::session::state::Session;
 use crate::session::{self, Ended};
+use ironpool_shared::ring::ShareRecord;
 use ironpool_shared::ring::{
     job_ring_path, share_ring_path, JobRingReader, ShareProducer, ShareRingConfig, ShareSender,
     ShareSenderConfig,
@@ -24,10 +25,12 @@ use ironpool_shared::work::JobRecord;
 use jobs::{ShardJob, ShardJobs};
 use monoio::io::AsyncReadRent;
 use shared_line::SharedLine;
+use signal::LocalSignal;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 use validator::Validator;
@@ -76,27 +79,65 @@ pub struct Shard {
     extranonce: RefCell<ExtranonceAllocator>,
     extranonce1_size: Cell<usize>,
     extranonce2_size: Cell<usize>,
-    pub sender: RefCell<ShareSender>,
+    /// `None` once the shard has stopped (the sender was shut down and its backlog spooled).
+    sender: RefCell<Option<ShareSender>>,
     pub validator: Validator,
     pub worker_rules: WorkerNameRules,
     vardiff: Vec<Rc<VardiffConfig>>,
     read_pool: RefCell<Vec<Vec<u8>>>,
 }
 
+/// What the shards publish for whoever watches the process (tests, status): each shard's
+/// counters, refreshed every second, and the stop request.
+#[derive(Debug, Default)]
+pub struct GatewayControl {
+    /// Set to stop every shard: sessions are dropped and queued shares spooled to disk.
+    pub stop: AtomicBool,
+    pub counters: Mutex<Vec<CounterSnapshot>>,
+}
+
+impl GatewayControl {
+    /// The sum over shards.
+    pub fn totals(&self) -> CounterSnapshot {
+        let mut total = CounterSnapshot::default();
+        for c in self
+            .counters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            total += *c;
+        }
+        total
+    }
+}
+
 /// Starts every shard on its own thread; returns their handles.
-pub fn start(config: Arc<Gateway>) -> Vec<std::thread::JoinHandle<Result<(), ShardError>>> {
+pub fn start(
+    config: Arc<Gateway>,
+    control: Arc<GatewayControl>,
+) -> Vec<std::thread::JoinHandle<Result<(), ShardError>>> {
+    *control
+        .counters
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+        vec![CounterSnapshot::default(); config.shards];
     (0..config.shards)
         .map(|index| {
-            let config = config.clone();
+            let (config, control) = (config.clone(), control.clone());
             std::thread::Builder::new()
                 .name(format!("shard-{index}"))
-                .spawn(move || run_thread(config, index))
+                .spawn(move || run_thread(config, control, index))
                 .expect("spawning a shard thread at start-up")
         })
         .collect()
 }
 
-fn run_thread(config: Arc<Gateway>, index: usize) -> Result<(), ShardError> {
+fn run_thread(
+    config: Arc<Gateway>,
+    control: Arc<GatewayControl>,
+    index: usize,
+) -> Result<(), ShardError> {
     if config.pin_cores {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -145,7 +186,7 @@ fn run_thread(config: Arc<Gateway>, index: usize) -> Result<(), ShardError> {
                     shard: index,
                     source,
                 })?;
-            rt.block_on(shard_main(config, index, ring_id, sender, wake))
+            rt.block_on(shard_main(config, control, index, ring_id, sender, wake))
         }
         Driver::Epoll => {
             let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
@@ -155,13 +196,14 @@ fn run_thread(config: Arc<Gateway>, index: usize) -> Result<(), ShardError> {
                     shard: index,
                     source,
                 })?;
-            rt.block_on(shard_main(config, index, ring_id, sender, wake))
+            rt.block_on(shard_main(config, control, index, ring_id, sender, wake))
         }
     }
 }
 
 async fn shard_main(
     config: Arc<Gateway>,
+    control: Arc<GatewayControl>,
     index: usize,
     ring_id: u16,
     sender: ShareSender,
@@ -199,7 +241,7 @@ async fn shard_main(
         next_session: Cell::new(1),
         extranonce1_size: Cell::new(4),
         extranonce2_size: Cell::new(8),
-        sender: RefCell::new(sender),
+        sender: RefCell::new(Some(sender)),
         validator: Validator::default(),
         worker_rules: WorkerNameRules::default(),
         vardiff,
@@ -242,11 +284,27 @@ async fn shard_main(
         }
     }
     monoio::spawn(validator::run(shard.clone()));
-    monoio::spawn(timer(shard.clone()));
+    let stopping = Rc::new(LocalSignal::default());
+    monoio::spawn(timer(shard.clone(), control, stopping.clone()));
     loop {
-        wait_wake(&mut wake).await;
+        let stop = monoio::select! {
+            _ = wait_wake(&mut wake) => false,
+            _ = stopping.wait() => true,
+        };
+        if stop {
+            break;
+        }
         read_jobs(&shard, &mut reader);
     }
+    // Accepted shares still queued in memory go to the spool file: nothing accepted is lost.
+    let sender = shard.sender.borrow_mut().take();
+    if let Some(sender) = sender {
+        match sender.shutdown() {
+            Ok(counters) => info!(shard = index, ?counters, "shard stopped"),
+            Err(e) => error!(shard = index, error = %e, "shares could not be spooled at stop"),
+        }
+    }
+    Ok(())
 }
 
 /// Waits for the wake thread's byte and drains whatever is there.
@@ -306,9 +364,9 @@ async fn accept_loop(shard: Rc<Shard>, listener: monoio::net::TcpListener, port:
     }
 }
 
-/// Once a second: vardiff without shares, authorize deadlines, share ring backlog; every 10 s a
-/// counter line in the log.
-async fn timer(shard: Rc<Shard>) {
+/// Once a second: vardiff without shares, authorize deadlines, share ring backlog, counters for
+/// the process, the stop request; every 10 s a counter line in the log.
+async fn timer(shard: Rc<Shard>, control: Arc<GatewayControl>, stopping: Rc<LocalSignal>) {
     let mut tick = monoio::time::interval(Duration::from_secs(1));
     let mut ticks = 0u64;
     loop {
@@ -334,8 +392,22 @@ async fn timer(shard: Rc<Shard>) {
                 shard.send_difficulty_after_reply(&session);
             }
         }
-        if let Err(e) = shard.sender.borrow_mut().flush() {
-            error!(shard = shard.index, error = %e, "share ring flush failed");
+        if let Some(sender) = shard.sender.borrow_mut().as_mut() {
+            if let Err(e) = sender.flush() {
+                error!(shard = shard.index, error = %e, "share ring flush failed");
+            }
+        }
+        if let Some(slot) = control
+            .counters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_mut(shard.index)
+        {
+            *slot = shard.counters.snapshot();
+        }
+        if control.stop.load(Ordering::Relaxed) {
+            stopping.notify();
+            return;
         }
         if ticks.is_multiple_of(10) {
             let c = shard.counters.snapshot();
@@ -352,6 +424,14 @@ async fn timer(shard: Rc<Shard>) {
 }
 
 impl Shard {
+    /// Hands an accepted share or a block candidate to the share ring (or its backlog and spool).
+    pub fn send_record(&self, record: &ShareRecord) -> Result<(), String> {
+        match self.sender.borrow_mut().as_mut() {
+            Some(sender) => sender.send(record).map(|_| ()).map_err(|e| e.to_string()),
+            None => Err("shard stopped".to_owned()),
+        }
+    }
+
     /// The extranonce2 size of the current jobs.
     pub fn extranonce2_size(&self) -> usize {
         self.extranonce2_size.get()

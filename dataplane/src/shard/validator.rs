@@ -205,7 +205,7 @@ fn judge(shard: &Rc<Shard>, share: PendingShare, hash: &[u8; 32], now: Instant) 
     if is_block {
         let difficulty = share.session.state.borrow().vardiff.current();
         if let Some(candidate) = record(shard, &share, ShareKind::BlockCandidate, difficulty) {
-            match shard.sender.borrow_mut().send(&candidate) {
+            match shard.send_record(&candidate) {
                 Ok(_) => {
                     info!(job = share.job.record.job_id, user = %candidate.user, worker = %candidate.worker, "block candidate sent")
                 }
@@ -262,7 +262,7 @@ fn judge(shard: &Rc<Shard>, share: PendingShare, hash: &[u8; 32], now: Instant) 
         .shares_accepted
         .set(shard.counters.shares_accepted.get() + 1);
     if let Some(accepted) = record(shard, &share, ShareKind::Share, credited) {
-        if let Err(e) = shard.sender.borrow_mut().send(&accepted) {
+        if let Err(e) = shard.send_record(&accepted) {
             error!(error = %e, "accepted share could not be queued");
         }
     }
