@@ -143,13 +143,11 @@ fn handle(
                 }
                 answer.version_rolling = Some(negotiated);
             }
+            let mut changed = None;
             if let Some(md) = configure.minimum_difficulty {
                 let accepted = match md.value {
                     Some(v) if v > 0.0 => {
-                        let changed = session.state.borrow_mut().vardiff.set_minimum(now, v);
-                        if changed.is_some() {
-                            shard.send_difficulty_after_reply(session);
-                        }
+                        changed = session.state.borrow_mut().vardiff.set_minimum(now, v);
                         true
                     }
                     Some(_) => true,
@@ -161,12 +159,18 @@ fn handle(
                 answer.subscribe_extranonce = Some(true);
             }
             configure_reply(out, id, &answer);
+            // The reply first, then the difficulty it causes.
+            flush_out(session, out);
+            if changed.is_some() {
+                shard.send_difficulty_after_reply(session);
+            }
             true
         }
         Request::SuggestDifficulty { id, difficulty } => {
             let _ = port;
             let changed = session.state.borrow_mut().vardiff.suggest(now, difficulty);
             reply_true(out, id);
+            flush_out(session, out);
             if changed.is_some() {
                 shard.send_difficulty_after_reply(session);
             }

@@ -21,6 +21,15 @@
 //! Never build with `-C target-cpu=native` plus fat LTO: it made SHA-NI ~100x slower on this
 //! machine (`reference/rust-crates.md` §3); `bench/benches/share_hash.rs` would show it.
 //!
+//! Two schedules feed the kernels. `pipeline` gives each lane its own share and its own sequence
+//! of compressions (ragged batches: any jobs, coinbase lengths and branch depths mixed, a lane
+//! refilled as soon as its share is done); SHA-NI and scalar always use it. `lockstep` runs full
+//! groups of shares of one job and one extranonce layout step for step on AVX2 / AVX-512, with the
+//! message words of merkle levels, outer hashes and the header built directly in registers (only
+//! coinbase blocks are transposed); shares left over go through `pipeline`. The second block of
+//! every merkle level is constant padding, compressed from a precomputed schedule whenever all
+//! busy lanes are on it.
+//!
 //! Which backend [`hash_shares`] picks, and why: see [`dispatch`].
 
 mod constants;

@@ -1,0 +1,318 @@
+//! Golden conversations with a real gateway over TCP: one per method and one per error code,
+//! comparing the exact bytes the gateway sends.
+
+mod support;
+
+use support::{find_share, submit_line, Client, TestGateway};
+
+/// Session difficulty of the test port: about one nonce in 4,300 meets it (fast in debug builds).
+const DIFF: f64 = 0.000001;
+
+fn error_code(line: &str) -> i64 {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    v["error"][0]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no error code in {line}"))
+}
+
+#[test]
+fn subscribe_authorize_and_the_first_job() {
+    let gw = TestGateway::start("subscribe", DIFF, "");
+    let mut c = Client::connect(gw.addr);
+    c.send(r#"{"id":2,"method":"mining.subscribe","params":["test/1"]}"#);
+    // Session 2 of the shard (the harness's readiness probe was session 1): extranonce1 is host 0,
+    // process 0, shard 0, session counter 1.
+    assert_eq!(
+        c.line().as_deref(),
+        Some(
+            r#"{"id":2,"result":[[["mining.set_difficulty","0000000000000002"],["mining.notify","0000000000000002"]],"00000001",8],"error":null}"#
+        )
+    );
+    c.send(r#"{"id":"a","method":"mining.authorize","params":["tester.rig1","x"]}"#);
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":"a","result":true,"error":null}"#)
+    );
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":null,"method":"mining.set_difficulty","params":[0.000001]}"#)
+    );
+    let notify = c.line().expect("notify");
+    let expected = String::from_utf8(
+        ironpool_shared::stratum::NotifyLine::new(&support::job(1, true, 1), true).into_bytes(),
+    )
+    .expect("utf8");
+    assert_eq!(format!("{notify}\n"), expected);
+    assert!(
+        notify.ends_with(",true]}"),
+        "the first job a session gets is clean"
+    );
+}
+
+#[test]
+fn authorize_before_subscribe_is_tolerated() {
+    let gw = TestGateway::start("authfirst", DIFF, "");
+    let mut c = Client::connect(gw.addr);
+    c.send(r#"{"id":1,"method":"mining.authorize","params":["tester.rig1",null]}"#);
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":1,"result":true,"error":null}"#)
+    );
+    c.send(r#"{"id":2,"method":"mining.subscribe","params":[]}"#);
+    assert!(c
+        .line()
+        .expect("subscribe")
+        .starts_with(r#"{"id":2,"result":[[["mining.set_difficulty""#));
+    assert!(c
+        .line()
+        .expect("difficulty")
+        .contains("mining.set_difficulty"));
+    assert!(c.line().expect("job").contains("mining.notify"));
+}
+
+#[test]
+fn configure_negotiates_version_rolling_and_answers_every_extension() {
+    let gw = TestGateway::start("configure", DIFF, "");
+    let mut c = Client::connect(gw.addr);
+    c.send(r#"{"id":1,"method":"mining.configure","params":[["version-rolling","minimum-difficulty","subscribe-extranonce","foo"],{"version-rolling.mask":"00ffe000","version-rolling.min-bit-count":2,"minimum-difficulty.value":0.5}]}"#);
+    let reply = c.line().expect("configure reply");
+    let v: serde_json::Value = serde_json::from_str(&reply).expect("json");
+    // BIP310: the granted mask is the miner's mask within the pool's 1fffe000.
+    assert_eq!(v["result"]["version-rolling"], true, "{reply}");
+    assert_eq!(v["result"]["version-rolling.mask"], "00ffe000", "{reply}");
+    assert_eq!(v["result"]["minimum-difficulty"], true, "{reply}");
+    assert_eq!(v["result"]["subscribe-extranonce"], true, "{reply}");
+    assert_eq!(v["result"]["foo"], false, "{reply}");
+    // A mask with no bit in common with the pool's: refused.
+    c.send(r#"{"id":2,"method":"mining.configure","params":[["version-rolling"],{"version-rolling.mask":"00000001"}]}"#);
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":2,"result":{"version-rolling":false},"error":null}"#)
+    );
+}
+
+#[test]
+fn suggest_difficulty_is_fractional_and_clamped_and_extranonce_subscribe_is_answered() {
+    let gw = TestGateway::start("suggest", DIFF, "");
+    let mut c = Client::connect(gw.addr);
+    c.handshake("tester.rig1");
+    c.send(r#"{"id":7,"method":"mining.suggest_difficulty","params":[0.0005]}"#);
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":7,"result":true,"error":null}"#)
+    );
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":null,"method":"mining.set_difficulty","params":[0.0005]}"#)
+    );
+    assert!(
+        c.line().expect("job").contains("mining.notify"),
+        "the new difficulty applies from a notify"
+    );
+    // Above the port's maximum (1e15 by default): clamped to it.
+    c.send(r#"{"id":8,"method":"mining.suggest_difficulty","params":[1e30]}"#);
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":8,"result":true,"error":null}"#)
+    );
+    let line = c.line().expect("difficulty");
+    assert!(line.contains("1000000000000000"), "{line}");
+    c.line().expect("job");
+    c.send(r#"{"id":9,"method":"mining.extranonce.subscribe","params":[]}"#);
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":9,"result":true,"error":null}"#)
+    );
+}
+
+#[test]
+fn submit_accepted_then_duplicate_22_low_difficulty_23() {
+    let gw = TestGateway::start("submit", DIFF, "");
+    let job = support::job(1, true, 1);
+    let mut c = Client::connect(gw.addr);
+    let en1 = c.handshake("tester.rig1");
+    let good = find_share(&job, &en1, &[1; 8], job.version, DIFF, f64::INFINITY);
+    c.send(&submit_line(10, "tester.rig1", &job, &good, None));
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":10,"result":true,"error":null}"#)
+    );
+    c.send(&submit_line(11, "tester.rig1", &job, &good, None));
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":11,"result":null,"error":[22,"Duplicate share",null]}"#)
+    );
+    let low = find_share(&job, &en1, &[2; 8], job.version, 0.0, DIFF);
+    c.send(&submit_line(12, "tester.rig1", &job, &low, None));
+    assert_eq!(error_code(&c.line().expect("reply")), 23);
+    // With version rolling: bits inside the granted mask are fine.
+    let rolled = find_share(
+        &job,
+        &en1,
+        &[3; 8],
+        (job.version & !0x1fff_e000) | 0x0000_4000,
+        DIFF,
+        f64::INFINITY,
+    );
+    c.send(&submit_line(
+        13,
+        "tester.rig1",
+        &job,
+        &rolled,
+        Some(0x0000_4000),
+    ));
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":13,"result":true,"error":null}"#)
+    );
+    let totals = {
+        std::thread::sleep(std::time::Duration::from_millis(1_200));
+        gw.control.totals()
+    };
+    assert_eq!(
+        (
+            totals.shares_accepted,
+            totals.shares_duplicate,
+            totals.shares_low_difficulty
+        ),
+        (2, 1, 1)
+    );
+}
+
+#[test]
+fn unknown_and_stale_jobs_are_21() {
+    let mut gw = TestGateway::start("stale", DIFF, "");
+    let job = support::job(1, true, 1);
+    let mut c = Client::connect(gw.addr);
+    let en1 = c.handshake("tester.rig1");
+    let share = find_share(&job, &en1, &[1; 8], job.version, DIFF, f64::INFINITY);
+    let mut unknown = job.clone();
+    unknown.job_id = 0xdead;
+    c.send(&submit_line(20, "tester.rig1", &unknown, &share, None));
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":20,"result":null,"error":[21,"job dead not found or stale",null]}"#)
+    );
+    // A clean job on a new tip: the old job is stale.
+    gw.publish(true);
+    assert!(c.line().expect("clean notify").ends_with(",true]}"));
+    c.send(&submit_line(21, "tester.rig1", &job, &share, None));
+    assert_eq!(error_code(&c.line().expect("reply")), 21);
+}
+
+#[test]
+fn submit_before_authorize_is_24_and_before_subscribe_is_25() {
+    let gw = TestGateway::start("order", DIFF, "");
+    let job = support::job(1, true, 1);
+    let share = find_share(&job, &[0; 4], &[1; 8], job.version, 0.0, f64::INFINITY);
+    let mut c = Client::connect(gw.addr);
+    c.send(&submit_line(1, "tester.rig1", &job, &share, None));
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":1,"result":null,"error":[24,"Unauthorized worker",null]}"#)
+    );
+    c.send(r#"{"id":2,"method":"mining.authorize","params":["tester.rig1","x"]}"#);
+    c.line().expect("authorize reply");
+    c.send(&submit_line(3, "tester.rig1", &job, &share, None));
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":3,"result":null,"error":[25,"Not subscribed",null]}"#)
+    );
+    // A name outside the rules is refused with 24 and the reason.
+    c.send(r#"{"id":4,"method":"mining.authorize","params":["bad user!","x"]}"#);
+    assert_eq!(error_code(&c.line().expect("reply")), 24);
+}
+
+#[test]
+fn bad_fields_are_20_and_the_session_goes_on() {
+    let gw = TestGateway::start("fields", DIFF, "");
+    let job = support::job(1, true, 1);
+    let mut c = Client::connect(gw.addr);
+    let en1 = c.handshake("tester.rig1");
+    let share = find_share(&job, &en1, &[1; 8], job.version, DIFF, f64::INFINITY);
+    // ntime past the job's window.
+    let late = ironpool_shared::work::Solution {
+        ntime: job.ntime_max + 1,
+        ..share.clone()
+    };
+    c.send(&submit_line(30, "tester.rig1", &job, &late, None));
+    assert_eq!(error_code(&c.line().expect("reply")), 20);
+    // Version bits outside the granted mask.
+    c.send(&submit_line(
+        31,
+        "tester.rig1",
+        &job,
+        &share,
+        Some(0x0000_0001),
+    ));
+    assert_eq!(error_code(&c.line().expect("reply")), 20);
+    // extranonce2 of the wrong size.
+    let short = ironpool_shared::work::Solution {
+        extranonce2: vec![1; 4],
+        ..share.clone()
+    };
+    c.send(&submit_line(32, "tester.rig1", &job, &short, None));
+    assert_eq!(error_code(&c.line().expect("reply")), 20);
+    // Invalid hex, wrong types, wrong counts, an unknown method.
+    for (id, line) in [
+        (
+            33,
+            r#"{"id":33,"method":"mining.submit","params":["tester.rig1","1","zz","00000000","00000000"]}"#,
+        ),
+        (
+            34,
+            r#"{"id":34,"method":"mining.submit","params":["tester.rig1",1,"00","00000000","00000000"]}"#,
+        ),
+        (
+            35,
+            r#"{"id":35,"method":"mining.submit","params":["tester.rig1"]}"#,
+        ),
+        (
+            36,
+            r#"{"id":36,"method":"mining.suggest_difficulty","params":["high"]}"#,
+        ),
+        (37, r#"{"id":37,"method":"mining.fly","params":[]}"#),
+    ] {
+        c.send(line);
+        let reply = c.line().expect("reply");
+        assert_eq!(error_code(&reply), 20, "{reply}");
+        assert!(reply.starts_with(&format!(r#"{{"id":{id},"#)), "{reply}");
+    }
+    // The session still mines.
+    c.send(&submit_line(40, "tester.rig1", &job, &share, None));
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":40,"result":true,"error":null}"#)
+    );
+}
+
+#[test]
+fn abuse_closes_the_connection() {
+    let gw = TestGateway::start("abuse", DIFF, "[stratum]\nerrors_in_row_max = 5\n");
+    // Bytes that are not JSON.
+    let mut c = Client::connect(gw.addr);
+    c.send("\u{1}\u{2}garbage");
+    assert!(c.closed());
+    // 16 KiB without a newline.
+    let mut c = Client::connect(gw.addr);
+    std::io::Write::write_all(&mut c.stream, &vec![b'{'; 16 * 1024 + 1]).expect("write");
+    assert!(c.closed());
+    // Too many errors in a row.
+    let mut c = Client::connect(gw.addr);
+    for i in 0..10 {
+        c.send(&format!(
+            r#"{{"id":{i},"method":"mining.fly","params":[]}}"#
+        ));
+    }
+    assert!(c.closed());
+    std::thread::sleep(std::time::Duration::from_millis(1_200));
+    let t = gw.control.totals();
+    assert_eq!(
+        (
+            t.closed_not_json,
+            t.closed_line_too_long,
+            t.closed_errors_in_row
+        ),
+        (1, 1, 1)
+    );
+}
