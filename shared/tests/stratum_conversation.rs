@@ -62,7 +62,7 @@ struct Session {
 impl Session {
     fn new(now: Instant) -> Self {
         let config = VardiffConfig {
-            min: 0.000_001,
+            min: 0.000_000_01,
             initial: 1.0,
             ..VardiffConfig::default()
         };
@@ -263,7 +263,7 @@ fn nonces(wanted: f64) -> (u32, u32) {
 
 #[test]
 fn every_method_and_every_error_code_in_one_conversation() {
-    let (good, low) = nonces(0.001);
+    let (good, low) = nonces(0.000_01);
     let submit = |id: u32, worker: &str, job: &str, nonce: u32| {
         format!(
             r#"{{"id":{id},"method":"mining.submit","params":["{worker}","{job}","0000000000000007","66500001","{nonce:08x}"]}}"#
@@ -271,11 +271,11 @@ fn every_method_and_every_error_code_in_one_conversation() {
     };
     let input = [
         submit(1, "alice.rig1", "1f", good), // 25: not subscribed
-        r#"{"id":2,"method":"mining.configure","params":[["version-rolling","minimum-difficulty","info"],{"version-rolling.mask":"ffffffff","version-rolling.min-bit-count":16,"minimum-difficulty.value":0.0005}]}"#.into(),
+        r#"{"id":2,"method":"mining.configure","params":[["version-rolling","minimum-difficulty","info"],{"version-rolling.mask":"ffffffff","version-rolling.min-bit-count":16,"minimum-difficulty.value":0.000005}]}"#.into(),
         r#"{"id":3,"method":"mining.subscribe","params":["cpuminer/2.5.1"]}"#.into(),
         r#"{"id":4,"method":"mining.authorize","params":["alice.rig/1","x"]}"#.into(), // 24
         r#"{"id":5,"method":"mining.authorize","params":["alice.rig1",null]}"#.into(),
-        r#"{"id":6,"method":"mining.suggest_difficulty","params":[0.001]}"#.into(),
+        r#"{"id":6,"method":"mining.suggest_difficulty","params":[0.00001]}"#.into(),
         r#"{"id":7,"method":"mining.extranonce.subscribe","params":[]}"#.into(),
         submit(8, "alice.rig1", "1f", good),
         submit(9, "alice.rig1", "1f", good), // 22: duplicate
@@ -298,7 +298,7 @@ fn every_method_and_every_error_code_in_one_conversation() {
         "{\"id\":null,\"method\":\"mining.set_difficulty\",\"params\":[1]}\n",
         "{\"id\":null,\"method\":\"mining.notify\",\"params\":[\"1f\",\"1111111111111111111111111111111111111111111111111111111111111111\",\"010203\",\"0405\",[\"2222222222222222222222222222222222222222222222222222222222222222\"],\"20000000\",\"207fffff\",\"66500000\",true]}\n",
         "{\"id\":6,\"result\":true,\"error\":null}\n",
-        "{\"id\":null,\"method\":\"mining.set_difficulty\",\"params\":[0.001]}\n",
+        "{\"id\":null,\"method\":\"mining.set_difficulty\",\"params\":[0.00001]}\n",
         "{\"id\":7,\"result\":true,\"error\":null}\n",
         "{\"id\":8,\"result\":true,\"error\":null}\n",
         "{\"id\":9,\"result\":null,\"error\":[22,\"Duplicate share\",null]}\n",
@@ -338,18 +338,19 @@ fn a_line_over_the_limit_closes_the_session_before_its_newline() {
     assert_eq!(output, "");
     assert_eq!(
         closed.as_deref(),
-        Some("line of at least 1025 bytes exceeds the limit of 1024 bytes")
+        Some("line of at least 1536 bytes exceeds the limit of 1024 bytes"),
+        "closed on the first read that takes the unterminated line past the limit"
     );
 }
 
 #[test]
 fn vardiff_changes_are_sent_as_set_difficulty_between_replies() {
-    // A strong miner at difficulty 1: thirty quick shares raise the difficulty, and the new
-    // value goes out right after the share that triggered it.
+    // A strong miner at difficulty 0.0000001 (about 430 hashes a share): thirty quick shares
+    // raise the difficulty, and the new value goes out right after the share that triggered it.
     let mut session = Session::new(Instant::now());
     let mut out = Vec::new();
     session.receive(
-        b"{\"id\":1,\"method\":\"mining.subscribe\"}\n{\"id\":2,\"method\":\"mining.authorize\",\"params\":[\"alice\"]}\n",
+        b"{\"id\":1,\"method\":\"mining.subscribe\"}\n{\"id\":2,\"method\":\"mining.authorize\",\"params\":[\"alice\"]}\n{\"id\":3,\"method\":\"mining.suggest_difficulty\",\"params\":[0.0000001]}\n",
         &mut out,
     );
     out.clear();
@@ -364,7 +365,7 @@ fn vardiff_changes_are_sent_as_set_difficulty_between_replies() {
             nonce,
             version: 0x2000_0000,
         };
-        if achieved(&job, &solution) >= 1.0 {
+        if achieved(&job, &solution) >= 0.000_000_1 {
             session.now += Duration::from_millis(10);
             let line = format!(
                 "{{\"id\":{sent},\"method\":\"mining.submit\",\"params\":[\"alice\",\"1f\",\"0000000000000007\",\"66500001\",\"{nonce:08x}\"]}}\n"
@@ -377,9 +378,9 @@ fn vardiff_changes_are_sent_as_set_difficulty_between_replies() {
     let text = String::from_utf8(out).unwrap();
     assert!(
         text.ends_with(
-            "{\"id\":29,\"result\":true,\"error\":null}\n{\"id\":null,\"method\":\"mining.set_difficulty\",\"params\":[4]}\n"
+            "{\"id\":29,\"result\":true,\"error\":null}\n{\"id\":null,\"method\":\"mining.set_difficulty\",\"params\":[0.0000004]}\n"
         ),
         "{text}"
     );
-    assert_eq!(session.vardiff.current(), 4.0);
+    assert_eq!(session.vardiff.current(), 0.000_000_4);
 }

@@ -11,6 +11,13 @@ use super::rounding::round_significant;
 /// itself bounds the estimate: a steady miner is that quiet with probability e^-10 ≈ 5·10^-5 per
 /// gap, while a miner whose difficulty is far too high comes down every `retarget_every`.
 const SILENCE_INTERVALS: f64 = 10.0;
+/// Before any share, how many target intervals of silence lower the difficulty: a miner at the
+/// right difficulty is that quiet with probability e^-5 ≈ 0.7%.
+const FIRST_SILENCE_INTERVALS: f64 = 5.0;
+/// How many standard deviations of the Poisson share count the estimate must be off by before it
+/// counts: with n shares the rate is known to about 1/√n, so with 3 shares a move needs a ratio
+/// above e^(2/√3) ≈ 3.2, with 30 shares the hysteresis decides.
+const NOISE_SIGMAS: f64 = 3.0;
 /// Shortest observation span the rate is computed over, so that two shares stamped with the same
 /// instant give a large finite rate rather than a division by zero.
 const SPAN_SECS_MIN: f64 = 0.001;
@@ -44,6 +51,8 @@ pub struct Vardiff<C: Borrow<VardiffConfig> = VardiffConfig> {
     fixed: bool,
     /// Sum of credited share difficulties over `observed_secs` (faded past the window).
     work: f64,
+    /// Number of shares in `work` (faded alike).
+    shares: f64,
     observed_secs: f64,
     observed_until: Instant,
     shares_since_retarget: u32,
@@ -70,6 +79,7 @@ impl<C: Borrow<VardiffConfig>> Vardiff<C> {
             floor: min,
             fixed: false,
             work: 0.0,
+            shares: 0.0,
             observed_secs: 0.0,
             observed_until: now,
             shares_since_retarget: 0,
@@ -140,6 +150,7 @@ impl<C: Borrow<VardiffConfig>> Vardiff<C> {
     pub fn on_share(&mut self, now: Instant, credited: f64) -> Option<f64> {
         if credited.is_finite() && credited > 0.0 {
             self.work += credited;
+            self.shares += 1.0;
         }
         self.quiet_since = self.quiet_since.max(now);
         self.shares_since_retarget = self.shares_since_retarget.saturating_add(1);
@@ -229,17 +240,24 @@ impl<C: Borrow<VardiffConfig>> Vardiff<C> {
         self.shares_since_retarget = 0;
         self.last_retarget = self.last_retarget.max(now);
         let c = *self.config.borrow();
-        let wanted = self.wanted(now, &c);
+        let estimate = self.estimate(now, &c);
         // Fade work older than the window, keeping the rate.
         let window = c.window.as_secs_f64();
         if self.observed_secs > window {
-            self.work *= window / self.observed_secs;
+            let keep = window / self.observed_secs;
+            self.work *= keep;
+            self.shares *= keep;
             self.observed_secs = window;
         }
         if self.fixed {
             return None;
         }
-        let ratio = wanted? / self.current;
+        let (wanted, silenced) = match estimate {
+            Estimate::Rate(wanted) => (wanted, false),
+            Estimate::Silence(wanted) => (wanted, true),
+            Estimate::Unknown => return None,
+        };
+        let ratio = wanted / self.current;
         if ratio.is_nan() || (ratio <= c.hysteresis && ratio * c.hysteresis >= 1.0) {
             return None;
         }
@@ -247,30 +265,47 @@ impl<C: Borrow<VardiffConfig>> Vardiff<C> {
         let next = round_significant(self.current * ratio, c.significant_digits)
             .max(self.floor)
             .min(c.max);
-        self.change(now, next)
+        let changed = self.change(now, next);
+        if changed.is_some() && silenced {
+            // The silence contradicted the history: the miner changed (fewer hash boards, or it
+            // stopped). Forget the past, or the next evaluation would climb back on old work.
+            self.work = 0.0;
+            self.shares = 0.0;
+            self.observed_secs = 0.0;
+        }
+        changed
     }
 
-    /// The difficulty the estimate asks for, or `None` without evidence.
-    fn wanted(&self, now: Instant, c: &VardiffConfig) -> Option<f64> {
+    /// What the evidence says the difficulty should be.
+    fn estimate(&self, now: Instant, c: &VardiffConfig) -> Estimate {
         let target = c.target_interval.as_secs_f64();
         let quiet = now
             .saturating_duration_since(self.quiet_since)
             .as_secs_f64();
-        if self.work > 0.0 {
-            let rate = self.work / self.observed_secs.max(SPAN_SECS_MIN);
-            let mut wanted = rate * target;
+        if self.work > 0.0 && self.shares > 0.0 {
+            let span = self.observed_secs.max(SPAN_SECS_MIN);
+            let wanted = self.work / span * target;
             if quiet >= SILENCE_INTERVALS * target {
                 // About one share in `quiet` at most: the rate is lower than the history says.
-                wanted = wanted.min(self.current * target / quiet);
+                let bound = self.current * target / quiet;
+                if bound < wanted {
+                    return Estimate::Silence(bound);
+                }
             }
-            return Some(wanted);
+            // Within the Poisson noise of the share count, the estimate says nothing.
+            let noise = (NOISE_SIGMAS / self.shares.sqrt()).exp();
+            let ratio = wanted / self.current;
+            if ratio < noise && ratio * noise > 1.0 {
+                return Estimate::Unknown;
+            }
+            return Estimate::Rate(wanted);
         }
-        // No share yet: the miner does less than one share of the current difficulty per
-        // `quiet`; never a reason to go up.
-        if quiet <= 0.0 {
-            return None;
+        // No share since the start (or since the history was dropped): the miner does less than
+        // one share of the current difficulty per `quiet`; never a reason to go up.
+        if quiet < FIRST_SILENCE_INTERVALS * target {
+            return Estimate::Unknown;
         }
-        Some((self.current * target / quiet).min(self.current))
+        Estimate::Silence((self.current * target / quiet).min(self.current))
     }
 
     fn change(&mut self, now: Instant, next: f64) -> Option<f64> {
@@ -291,4 +326,14 @@ impl<C: Borrow<VardiffConfig>> Vardiff<C> {
     pub fn quiet_for(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.quiet_since)
     }
+}
+
+/// What an evaluation concludes.
+enum Estimate {
+    /// The rate of work asks for this difficulty.
+    Rate(f64),
+    /// The silence since the last share (or the start) asks for at most this difficulty.
+    Silence(f64),
+    /// Not enough evidence to move.
+    Unknown,
 }
