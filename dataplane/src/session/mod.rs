@@ -9,6 +9,7 @@ pub mod state;
 
 use crate::shard::shared_line::SharedLine;
 use crate::shard::Shard;
+use ironpool_shared::stratum::LineBuffer;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use outbound::CloseReason;
@@ -34,7 +35,7 @@ pub enum Ended {
 pub async fn run(shard: Rc<Shard>, mut stream: TcpStream, port: usize) {
     let now = Instant::now();
     let session = shard.open_session(port, now);
-    let mut lines = ironpool_shared::stratum::LineBuffer::new(shard.config.line_bytes_max);
+    let mut lines = LineBuffer::new(shard.config.line_bytes_max);
     let ended = loop {
         let readable = monoio::select! {
             r = stream.readable(false) => Some(r),
@@ -44,25 +45,10 @@ pub async fn run(shard: Rc<Shard>, mut stream: TcpStream, port: usize) {
             if result.is_err() {
                 break Ended::Io;
             }
-            let buf = shard.take_read_buffer();
-            let (result, buf) = stream.read(buf).await;
-            match result {
-                Ok(0) => {
-                    shard.give_read_buffer(buf);
-                    break Ended::ByPeer;
-                }
-                Ok(n) => {
-                    lines.push(&buf[..n]);
-                    shard.give_read_buffer(buf);
-                    if let Some(end) = requests::handle_lines(&shard, &session, &mut lines, port) {
-                        break end;
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => shard.give_read_buffer(buf),
-                Err(_) => {
-                    shard.give_read_buffer(buf);
-                    break Ended::Io;
-                }
+            // Boxed: the read's state exists only while reading, not in every idle session.
+            if let Err(end) = Box::pin(read(&shard, &mut stream, &session, &mut lines, port)).await
+            {
+                break end;
             }
         }
         if let Some(reason) = session.outbound.closing() {
@@ -72,12 +58,45 @@ pub async fn run(shard: Rc<Shard>, mut stream: TcpStream, port: usize) {
                 CloseReason::ErrorsInRow => Ended::ErrorsInRow,
             };
         }
-        if let Err(end) = flush(&shard, &mut stream, &session).await {
-            break end;
+        if !session.outbound.is_empty() {
+            // Boxed for the same reason: writes and their timer are rare next to idle time.
+            if let Err(end) = Box::pin(flush(&shard, &mut stream, &session)).await {
+                break end;
+            }
         }
     };
     debug!(session = session.id, ?ended, "session ended");
     shard.close_session(&session, ended);
+}
+
+/// Reads what is there into a pooled buffer and handles the complete lines; a partial line stays
+/// in `lines`, whose storage is released once it is empty.
+async fn read(
+    shard: &Rc<Shard>,
+    stream: &mut TcpStream,
+    session: &Rc<Session>,
+    lines: &mut LineBuffer,
+    port: usize,
+) -> Result<(), Ended> {
+    let buf = shard.take_read_buffer();
+    let (result, buf) = stream.read(buf).await;
+    let outcome = match result {
+        Ok(0) => Err(Ended::ByPeer),
+        Ok(n) => {
+            lines.push(&buf[..n]);
+            match requests::handle_lines(shard, session, lines, port) {
+                Some(end) => Err(end),
+                None => Ok(()),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+        Err(_) => Err(Ended::Io),
+    };
+    shard.give_read_buffer(buf);
+    if lines.is_empty() {
+        drop(lines.take_spare());
+    }
+    outcome
 }
 
 /// Writes everything queued; a write blocked past the send timeout ends the session.

@@ -183,16 +183,21 @@ impl fmt::Display for Dispatch {
 }
 
 /// The split [`hash_shares`] uses here, fixed by design from what was measured on this project's
-/// machines (Rocket Lake, `BENCHMARKS.md`, `bench/src/bin/share_hash_rate.rs`):
+/// machines (Rocket Lake guest; `bench/src/bin/share_hash_rate.rs`, medians of 3 runs, one share =
+/// 250-byte coinbase + 12-level branch = 44 compressions):
 ///
-/// - `sha256rnds2` issues about every other cycle here, so SHA-NI is bound by its own throughput:
-///   one chain runs at ~70 ns per compression (latency-bound), two interleaved at ~55, and the
-///   ceiling is ~43 whatever the interleave.
+/// - `sha256rnds2` issues about every other cycle here and has a latency of ~3, so SHA-NI is bound
+///   by its own throughput: one chain (a share's compressions depend on each other) runs at
+///   ~67 ns per compression (2.9 µs per share), two interleaved at ~56 (2.5 µs per share, 1.2x),
+///   and nothing interleaved can pass ~43. SHA-NI x2 is slower than x1 only for a lone share
+///   (its second lane runs empty: 4.6 µs), so a lone share goes through x1.
 /// - Sixteen shares in the lanes of AVX-512 (native rotates, three-input logic, message words
-///   built in registers) cost less per share than SHA-NI x2, once the sixteen lanes are full.
-///   So with AVX-512F, full groups of 16 shares of one job go there, the rest to SHA-NI.
-/// - AVX2 (8 lanes, rotates from shifts) is slower than SHA-NI: used only without SHA-NI.
-/// - Without either, scalar.
+///   built in registers) cost 1.3 µs per share once the sixteen lanes are full (2x SHA-NI x2),
+///   but 3.1 µs with eight lanes busy and 11.5 µs with two. So with AVX-512F, full groups of
+///   16 shares of one job and extranonce layout go there, the rest to SHA-NI.
+/// - AVX2 (8 lanes, rotates from shifts: 3.7 µs per share) is slower than SHA-NI: used for
+///   full groups only on CPUs without SHA-NI.
+/// - Without either, scalar (~19 µs per share).
 ///
 /// On CPUs where SHA-NI issues every cycle (AMD Zen), or where AVX-512 is split into 256-bit
 /// halves (Zen 4), SHA-NI x2 may win throughout: callers who measured so use

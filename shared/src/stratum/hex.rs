@@ -181,6 +181,14 @@ mod tests {
             Err(FieldProblem::HexDigit { offset: 7 })
         );
         assert_eq!(
+            parse_u32("0é", false),
+            Err(FieldProblem::HexDigit { offset: 1 })
+        );
+        assert_eq!(
+            parse_u32("é", false),
+            Err(FieldProblem::HexDigit { offset: 0 })
+        );
+        assert_eq!(
             parse_u32("+1", false),
             Err(FieldProblem::HexDigit { offset: 0 })
         );
@@ -216,7 +224,7 @@ mod tests {
         );
         // Multi-byte UTF-8 is not hex and is reported, never sliced through.
         assert_eq!(
-            parse_bytes::<16>("00é0"),
+            parse_bytes::<16>("00é"),
             Err(FieldProblem::HexDigit { offset: 2 })
         );
         assert_eq!(

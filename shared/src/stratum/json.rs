@@ -77,19 +77,30 @@ impl Scalar<'_> {
 }
 
 impl<'a> Scalar<'a> {
-    /// Reads one parameter. serde_json refuses a number beyond f64 (`1e400`): that reads as a
-    /// number that is not finite, so it is reported like any other out-of-range number.
+    /// Reads one parameter from its raw JSON, which serde_json has already checked for syntax,
+    /// UTF-8 and control characters. Without a backslash a string is its text between the quotes
+    /// (borrowed, no second parse); with one, serde_json unescapes it. Numbers parse as f64, so a
+    /// number beyond it (`1e400`) reads as infinite and is reported like any other out-of-range
+    /// number.
     pub(crate) fn of(raw: &'a RawValue) -> Scalar<'a> {
-        match serde_json::from_str::<Scalar<'a>>(raw.get()) {
-            Ok(scalar) => scalar,
-            Err(_)
-                if raw
-                    .get()
-                    .starts_with(|c: char| c == '-' || c.is_ascii_digit()) =>
-            {
-                Scalar::Number(f64::INFINITY)
-            }
-            Err(_) => Scalar::Unreadable,
+        let text = raw.get();
+        match text.as_bytes().first() {
+            Some(b'"') => match text.get(1..text.len().saturating_sub(1)) {
+                Some(inner) if !inner.contains('\\') => Scalar::Str(Cow::Borrowed(inner)),
+                _ => match serde_json::from_str::<Scalar<'a>>(text) {
+                    Ok(scalar) => scalar,
+                    // A lone UTF-16 surrogate escape passes the syntax check, not decoding.
+                    Err(_) => Scalar::Unreadable,
+                },
+            },
+            Some(b'[') => Scalar::Array,
+            Some(b'{') => Scalar::Object,
+            Some(b'n') => Scalar::Null,
+            Some(b't') => Scalar::Bool(true),
+            Some(b'f') => Scalar::Bool(false),
+            _ => text
+                .parse::<f64>()
+                .map_or(Scalar::Unreadable, Scalar::Number),
         }
     }
 }

@@ -18,8 +18,8 @@ pub struct VardiffConfig {
     /// Re-evaluate also after this many shares since the last evaluation, so a miner far too
     /// strong for its difficulty climbs in milliseconds, not seconds (30).
     pub retarget_shares: u32,
-    /// How far back the hash-rate estimate looks: older work fades out (300 s). Longer is steadier,
-    /// shorter follows a changing miner faster.
+    /// How far back the hash-rate estimate looks: older work fades out (600 s, about 60 shares at
+    /// the target interval). Longer is steadier, shorter follows a changing miner faster.
     pub window: Duration,
     /// Floor (0.0001 lets a NerdMiner or a Bitaxe in; a port for big ASICs sets more).
     pub min: f64,
@@ -28,7 +28,8 @@ pub struct VardiffConfig {
     /// Starting difficulty of a new session.
     pub initial: f64,
     /// Change only when the estimate differs from the current difficulty by more than this ratio,
-    /// up or down (1.5).
+    /// up or down (1.5), and by more than the noise of the share count (see
+    /// [`Vardiff`](super::Vardiff)).
     pub hysteresis: f64,
     /// Largest change per evaluation, as a ratio up or down (4).
     pub step_max: f64,
@@ -45,7 +46,7 @@ impl Default for VardiffConfig {
             target_interval: Duration::from_secs(10),
             retarget_every: Duration::from_secs(30),
             retarget_shares: 30,
-            window: Duration::from_secs(300),
+            window: Duration::from_secs(600),
             min: 0.0001,
             max: 1e12,
             initial: 1024.0,

@@ -14,10 +14,12 @@ const SILENCE_INTERVALS: f64 = 10.0;
 /// Before any share, how many target intervals of silence lower the difficulty: a miner at the
 /// right difficulty is that quiet with probability e^-5 ≈ 0.7%.
 const FIRST_SILENCE_INTERVALS: f64 = 5.0;
-/// How many standard deviations of the Poisson share count the estimate must be off by before it
-/// counts: with n shares the rate is known to about 1/√n, so with 3 shares a move needs a ratio
-/// above e^(2/√3) ≈ 3.2, with 30 shares the hysteresis decides.
-const NOISE_SIGMAS: f64 = 3.0;
+/// How many standard deviations of the share count the work must be off by before it counts.
+/// If the current difficulty were right, the span observed would hold about `span / target`
+/// shares, give or take the square root of that (Poisson); a ratio within that noise says nothing.
+/// So 30 s into a session (3 shares expected) only a ratio above 2.4 moves the difficulty up, and
+/// with the window full (60 shares expected) the hysteresis decides.
+const NOISE_SIGMAS: f64 = 2.5;
 /// Shortest observation span the rate is computed over, so that two shares stamped with the same
 /// instant give a large finite rate rather than a division by zero.
 const SPAN_SECS_MIN: f64 = 0.001;
@@ -25,17 +27,31 @@ const SPAN_SECS_MIN: f64 = 0.001;
 /// One session's difficulty.
 ///
 /// The estimate is the miner's rate of work: the sum of the difficulties of its shares over the
-/// time observed, with work older than [`VardiffConfig::window`] fading out. The wanted
-/// difficulty is that rate times [`VardiffConfig::target_interval`]. It is re-evaluated after
+/// time observed, with work older than about [`VardiffConfig::window`] fading out (it is rescaled
+/// to the window at each evaluation). The wanted difficulty is that rate times
+/// [`VardiffConfig::target_interval`]. Evaluations happen after
 /// [`VardiffConfig::retarget_shares`] shares or [`VardiffConfig::retarget_every`], on a share or
-/// on the timer, so a miner that stopped sending (or never could, at this difficulty) comes down
-/// too. A change needs the estimate to differ by more than [`VardiffConfig::hysteresis`], moves
-/// by at most [`VardiffConfig::step_max`], is rounded to
-/// [`VardiffConfig::significant_digits`] and clamped to the floor and [`VardiffConfig::max`].
-/// After a change the previous difficulty still counts for [`VardiffConfig::grace`].
+/// on the timer. A change needs, all at once:
+/// - evidence: the estimate must be off by more than the Poisson noise of the shares the span
+///   would hold at the current difficulty (2.5 standard deviations), so a handful of lucky or
+///   unlucky shares moves nothing;
+/// - a ratio beyond [`VardiffConfig::hysteresis`] either way.
+///
+/// It then moves by at most [`VardiffConfig::step_max`] (give or take the rounding), is rounded
+/// to [`VardiffConfig::significant_digits`] and clamped to the floor (the config's `min`, or the
+/// miner's BIP310 minimum) and [`VardiffConfig::max`].
+///
+/// Silence is evidence too, so a difficulty too high for the miner comes down on the timer alone:
+/// with no share yet, 5 target intervals of silence lower it (to at most one share per silence,
+/// bounded by the step); after shares, 10 target intervals of silence bound the estimate the same
+/// way, and the history is dropped when that changes the difficulty (the miner changed; old work
+/// would pull it back up).
+///
+/// After a change the previous difficulty still counts for [`VardiffConfig::grace`]
+/// ([`credit`](Self::credit)).
 ///
 /// `C` is how the session holds its port's config: by value, or shared (`Rc<VardiffConfig>`,
-/// `&VardiffConfig`) to keep the per-session state small (about 130 bytes besides `C`).
+/// `&VardiffConfig`) to keep the per-session state small (about 100 bytes besides `C`).
 ///
 /// Time only moves forward here: an earlier `now` than a previous call counts as no time passed.
 #[derive(Debug, Clone)]
@@ -51,8 +67,6 @@ pub struct Vardiff<C: Borrow<VardiffConfig> = VardiffConfig> {
     fixed: bool,
     /// Sum of credited share difficulties over `observed_secs` (faded past the window).
     work: f64,
-    /// Number of shares in `work` (faded alike).
-    shares: f64,
     observed_secs: f64,
     observed_until: Instant,
     shares_since_retarget: u32,
@@ -62,13 +76,11 @@ pub struct Vardiff<C: Borrow<VardiffConfig> = VardiffConfig> {
 }
 
 impl<C: Borrow<VardiffConfig>> Vardiff<C> {
-    /// A new session at `config.initial`. `config` should have passed
-    /// [`VardiffConfig::validate`]; an invalid one never panics but gives unspecified
-    /// difficulties.
+    /// A new session at `config.initial`. Check `config` once with [`VardiffConfig::validate`]
+    /// at start-up; an invalid one never panics here but gives unspecified difficulties.
     pub fn new(config: C, now: Instant) -> Self {
         let (initial, min) = {
             let c = config.borrow();
-            debug_assert!(c.validate().is_ok(), "{:?}", c.validate());
             (c.initial, c.min)
         };
         Vardiff {
@@ -79,7 +91,6 @@ impl<C: Borrow<VardiffConfig>> Vardiff<C> {
             floor: min,
             fixed: false,
             work: 0.0,
-            shares: 0.0,
             observed_secs: 0.0,
             observed_until: now,
             shares_since_retarget: 0,
@@ -150,7 +161,6 @@ impl<C: Borrow<VardiffConfig>> Vardiff<C> {
     pub fn on_share(&mut self, now: Instant, credited: f64) -> Option<f64> {
         if credited.is_finite() && credited > 0.0 {
             self.work += credited;
-            self.shares += 1.0;
         }
         self.quiet_since = self.quiet_since.max(now);
         self.shares_since_retarget = self.shares_since_retarget.saturating_add(1);
@@ -244,9 +254,7 @@ impl<C: Borrow<VardiffConfig>> Vardiff<C> {
         // Fade work older than the window, keeping the rate.
         let window = c.window.as_secs_f64();
         if self.observed_secs > window {
-            let keep = window / self.observed_secs;
-            self.work *= keep;
-            self.shares *= keep;
+            self.work *= window / self.observed_secs;
             self.observed_secs = window;
         }
         if self.fixed {
@@ -270,7 +278,6 @@ impl<C: Borrow<VardiffConfig>> Vardiff<C> {
             // The silence contradicted the history: the miner changed (fewer hash boards, or it
             // stopped). Forget the past, or the next evaluation would climb back on old work.
             self.work = 0.0;
-            self.shares = 0.0;
             self.observed_secs = 0.0;
         }
         changed
@@ -282,7 +289,7 @@ impl<C: Borrow<VardiffConfig>> Vardiff<C> {
         let quiet = now
             .saturating_duration_since(self.quiet_since)
             .as_secs_f64();
-        if self.work > 0.0 && self.shares > 0.0 {
+        if self.work > 0.0 {
             let span = self.observed_secs.max(SPAN_SECS_MIN);
             let wanted = self.work / span * target;
             if quiet >= SILENCE_INTERVALS * target {
@@ -292,10 +299,10 @@ impl<C: Borrow<VardiffConfig>> Vardiff<C> {
                     return Estimate::Silence(bound);
                 }
             }
-            // Within the Poisson noise of the share count, the estimate says nothing.
-            let noise = (NOISE_SIGMAS / self.shares.sqrt()).exp();
-            let ratio = wanted / self.current;
-            if ratio < noise && ratio * noise > 1.0 {
+            // Within the Poisson noise of the shares expected at the current difficulty, the
+            // estimate says nothing.
+            let expected_shares = span / target;
+            if (wanted / self.current - 1.0).abs() * expected_shares.sqrt() < NOISE_SIGMAS {
                 return Estimate::Unknown;
             }
             return Estimate::Rate(wanted);
