@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The pool on a local regtest chain, with live figures:
 #   two connected regtest nodes (scripts/regtest.sh, ZMQ on node 0)
-#   -> jobmaster (jobs on the job ring, blocks to both nodes)
-#   -> ring-miner (grinds the ring's jobs, sends blocks through a share ring as a gateway shard does)
-# Until the stratum gateway and simulated miners land (issues 3 and 4), ring-miner stands in for them.
+#   -> jobmaster (templates -> jobs on the job ring; block candidates -> both nodes)
+#   -> gateway (2 shards, Stratum V1 on 127.0.0.1:3333)
+#   -> sim-miner (simulated miners: real Stratum over TCP, real sha256d)
 #
 #   scripts/demo.sh                 runs until Ctrl-C
 #   DEMO_SECONDS=60 scripts/demo.sh stops by itself after 60 s
@@ -37,7 +37,9 @@ scripts/regtest.sh start 2 "$WORK/nodes" --zmq >"$WORK/nodes.txt"
 read -r _ RPC0 _ ZMQ0 DIR0 _ < <(sed -n 1p "$WORK/nodes.txt")
 read -r _ RPC1 _ _ _ _ < <(sed -n 2p "$WORK/nodes.txt")
 
-# The documented regtest config, pointed at these nodes and this run's directories.
+PORT="${DEMO_PORT:-3333}"
+MINERS="${DEMO_MINERS:-20}"
+# The documented regtest configs, pointed at these nodes and this run's directories.
 sed -e "s|http://127.0.0.1:18443/|http://127.0.0.1:$RPC0/|" \
     -e "s|http://127.0.0.1:18444/|http://127.0.0.1:$RPC1/|" \
     -e "s|^dir = \"/dev/shm/ironpool-demo\"|dir = \"$RINGS\"|" \
@@ -45,13 +47,20 @@ sed -e "s|http://127.0.0.1:18443/|http://127.0.0.1:$RPC0/|" \
     conf/regtest/jobmaster.toml >"$WORK/jobmaster.toml"
 sed -i "0,/^timeout_ms = 5000/s||timeout_ms = 5000\nzmq_hashblock = \"tcp://127.0.0.1:$ZMQ0\"|" "$WORK/jobmaster.toml"
 
+sed -e "s|^dir = \"/dev/shm/ironpool-demo\"|dir = \"$RINGS\"|" \
+    -e "s|/tmp/ironpool-demo/spool|$WORK/spool|" \
+    -e "s|127.0.0.1:3333|127.0.0.1:$PORT|" \
+    conf/regtest/gateway.toml >"$WORK/gateway.toml"
+
 target/release/ironpool-control jobmaster --config "$WORK/jobmaster.toml" 2>"$WORK/jobmaster.log" &
 PIDS+=($!)
-target/release/ring-miner --ring-dir "$RINGS" --shard 0 --spool-dir "$WORK/spool" >"$WORK/miner.log" 2>&1 &
+target/release/ironpool-gateway --config "$WORK/gateway.toml" 2>"$WORK/gateway.log" &
+PIDS+=($!)
+target/release/sim-miner --addr "127.0.0.1:$PORT" --connections "$MINERS" --hashrate 2000 >"$WORK/miner.log" 2>&1 &
 PIDS+=($!)
 
-echo "demo: jobmaster and miner running; logs in $WORK (Ctrl-C to stop)"
-printf '%-10s %-8s %-10s %-10s %-9s %s\n' "elapsed" "height" "accepted" "pending" "jobs" "best block"
+echo "demo: jobmaster, gateway and $MINERS simulated miners running; logs in $WORK (Ctrl-C to stop)"
+printf '%-8s %-7s %-9s %-8s %-46s %s\n' "elapsed" "height" "accepted" "pending" "miners (from sim-miner)" "best block"
 started=$SECONDS
 while :; do
     for pid in "${PIDS[@]}"; do
@@ -65,8 +74,8 @@ while :; do
     best=$("$CLI" -datadir="$DIR0" getbestblockhash 2>/dev/null || echo "?")
     accepted=$(find "$WORK/blocks/accepted" -name '*.block' 2>/dev/null | wc -l)
     pending=$(find "$WORK/blocks/pending" -name '*.block' 2>/dev/null | wc -l)
-    jobs=$(grep -c "^job " "$WORK/miner.log" 2>/dev/null || true)
-    printf '%-10s %-8s %-10s %-10s %-9s %s\n' "$((SECONDS - started))s" "$height" "$accepted" "$pending" "${jobs:-0}" "${best:0:16}..."
+    miners=$(tail -n 1 "$WORK/miner.log" 2>/dev/null | grep -o 'authorized=[0-9]* hashrate=[^ ]* accepted=[0-9]* rejected=[0-9]*' || true)
+    printf '%-8s %-7s %-9s %-8s %-46s %s\n' "$((SECONDS - started))s" "$height" "$accepted" "$pending" "${miners:-starting}" "${best:0:16}..."
     if [[ -n "${DEMO_SECONDS:-}" ]] && ((SECONDS - started >= DEMO_SECONDS)); then
         break
     fi
