@@ -3,6 +3,7 @@
 //! Serde checks the shape (unknown keys refused, with the key's path); [`GatewayConfig::validate`]
 //! checks meaning and names the key, the value and what was expected.
 
+use ironpool_shared::stratum::{CharSet, WorkerNameRules};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -125,6 +126,24 @@ pub struct StratumConfig {
     /// How long the previous difficulty still counts after a change.
     #[serde(default = "default_difficulty_grace_ms")]
     pub difficulty_grace_ms: u64,
+    /// Bytes allowed in the user part of `user.worker`, as ranges and characters (`A-Za-z0-9_-`).
+    #[serde(default = "default_user_chars")]
+    pub user_chars: String,
+    /// Bytes allowed in the worker part.
+    #[serde(default = "default_worker_chars")]
+    pub worker_chars: String,
+    /// Characters that split user from worker (at the first one found).
+    #[serde(default = "default_separators")]
+    pub worker_separators: String,
+    /// Longest user part, 1..=64 bytes.
+    #[serde(default = "default_name_bytes_max")]
+    pub user_bytes_max: usize,
+    /// Longest worker part, 0..=64 bytes.
+    #[serde(default = "default_name_bytes_max")]
+    pub worker_bytes_max: usize,
+    /// Worker name given to `user` alone (no separator).
+    #[serde(default = "default_worker_name")]
+    pub default_worker: String,
 }
 
 /// `[vardiff]`.
@@ -187,6 +206,21 @@ fn default_version_mask() -> String {
 fn default_difficulty_grace_ms() -> u64 {
     5_000
 }
+fn default_user_chars() -> String {
+    "A-Za-z0-9_-".to_owned()
+}
+fn default_worker_chars() -> String {
+    "A-Za-z0-9_.-".to_owned()
+}
+fn default_separators() -> String {
+    ".".to_owned()
+}
+fn default_name_bytes_max() -> usize {
+    64
+}
+fn default_worker_name() -> String {
+    "default".to_owned()
+}
 fn default_target_interval_secs() -> f64 {
     10.0
 }
@@ -228,6 +262,12 @@ impl Default for StratumConfig {
             authorize_timeout_secs: default_authorize_timeout_secs(),
             version_mask: default_version_mask(),
             difficulty_grace_ms: default_difficulty_grace_ms(),
+            user_chars: default_user_chars(),
+            worker_chars: default_worker_chars(),
+            worker_separators: default_separators(),
+            user_bytes_max: default_name_bytes_max(),
+            worker_bytes_max: default_name_bytes_max(),
+            default_worker: default_worker_name(),
         }
     }
 }
@@ -277,6 +317,7 @@ pub struct Gateway {
     pub authorize_timeout: Duration,
     pub version_mask: u32,
     pub difficulty_grace: Duration,
+    pub worker_rules: WorkerNameRules,
     pub vardiff_target_interval: Duration,
     pub vardiff_retarget: Duration,
     pub vardiff_hysteresis: f64,
@@ -454,6 +495,38 @@ impl GatewayConfig {
                     "hex bits within 1fffe000 (BIP320)",
                 )
             })?;
+        let charset = |key: &str, spec: &str| {
+            CharSet::from_spec(spec).map_err(|c| {
+                invalid(
+                    format!("stratum.{key}"),
+                    spec,
+                    format!("ranges and characters such as A-Za-z0-9_- (cannot use {c:?})"),
+                )
+            })
+        };
+        let worker_rules = WorkerNameRules {
+            user_chars: charset("user_chars", &s.user_chars)?,
+            worker_chars: charset("worker_chars", &s.worker_chars)?,
+            separators: charset("worker_separators", &s.worker_separators)?,
+            user_bytes_max: s.user_bytes_max,
+            worker_bytes_max: s.worker_bytes_max,
+            default_worker: s.default_worker.clone(),
+        };
+        worker_rules.validate().map_err(|(key, expected)| {
+            let value = match key {
+                "user_bytes_max" => s.user_bytes_max.to_string(),
+                "worker_bytes_max" => s.worker_bytes_max.to_string(),
+                "default_worker" => s.default_worker.clone(),
+                _ => String::new(),
+            };
+            // The rules name their own fields; the config key of `separators` differs.
+            let key = if key == "separators" {
+                "worker_separators"
+            } else {
+                key
+            };
+            invalid(format!("stratum.{key}"), value, expected)
+        })?;
         let v = &self.vardiff;
         if !(v.target_interval_secs.is_finite() && v.target_interval_secs >= 0.1) {
             return Err(invalid(
@@ -490,6 +563,7 @@ impl GatewayConfig {
             authorize_timeout: Duration::from_secs(s.authorize_timeout_secs),
             version_mask,
             difficulty_grace: Duration::from_millis(s.difficulty_grace_ms),
+            worker_rules,
             vardiff_target_interval: Duration::from_secs_f64(v.target_interval_secs),
             vardiff_retarget: Duration::from_secs_f64(v.retarget_secs),
             vardiff_hysteresis: v.hysteresis,

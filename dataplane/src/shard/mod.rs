@@ -243,7 +243,7 @@ async fn shard_main(
         extranonce2_size: Cell::new(8),
         sender: RefCell::new(Some(sender)),
         validator: Validator::default(),
-        worker_rules: WorkerNameRules::default(),
+        worker_rules: config.worker_rules.clone(),
         vardiff,
         read_pool: RefCell::new(Vec::new()),
     });
