@@ -1,22 +1,28 @@
-//! One miner connection: read lines, answer requests, write what the shard queued.
+//! One miner connection: read lines, answer requests.
 //!
-//! An idle session holds no read buffer: it waits for readability, then reads into a buffer
-//! borrowed from the shard's pool and returns it (DESIGN.md: monoio "poll" mode).
+//! An idle session is a task waiting for its socket to become readable, and nothing else: no read
+//! buffer (it borrows one from the shard's pool for each read), no write state (lines go straight
+//! to the socket, see [`state::Session::send`]), no timer. The shard closes a session by shutting
+//! its socket down, which ends that wait.
 
 pub mod outbound;
 pub mod requests;
+pub mod socket;
 pub mod state;
 
 use crate::shard::shared_line::SharedLine;
 use crate::shard::Shard;
 use ironpool_shared::stratum::LineBuffer;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use outbound::CloseReason;
 use state::Session;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Instant;
 use tracing::debug;
+
+/// Reads per wake-up before the task lets the others run.
+const READS_PER_WAKE: usize = 16;
 
 /// Why a session task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,38 +37,37 @@ pub enum Ended {
     Io,
 }
 
+impl From<CloseReason> for Ended {
+    fn from(reason: CloseReason) -> Self {
+        match reason {
+            CloseReason::SendQueueFull => Ended::SendQueueFull,
+            CloseReason::SendTimeout => Ended::SendTimeout,
+            CloseReason::AuthorizeTimeout => Ended::AuthorizeTimeout,
+            CloseReason::ErrorsInRow => Ended::ErrorsInRow,
+            CloseReason::Io => Ended::Io,
+        }
+    }
+}
+
 /// Serves one connection until it ends.
-pub async fn run(shard: Rc<Shard>, mut stream: TcpStream, port: usize) {
-    let now = Instant::now();
-    let session = shard.open_session(port, now);
-    let mut lines = LineBuffer::new(shard.config.line_bytes_max);
+pub async fn run(shard: Rc<Shard>, stream: TcpStream, port: usize) {
+    let fd = stream.as_raw_fd();
+    let stream = Rc::new(stream);
+    let session = shard.open_session(port, Instant::now(), stream.clone(), fd);
+    // Boxed, and only while a partial line waits: most of the time there is none.
+    let mut lines: Option<Box<LineBuffer>> = None;
     let ended = loop {
-        let readable = monoio::select! {
-            r = stream.readable(false) => Some(r),
-            _ = session.outbound.signal.wait() => None,
-        };
-        if let Some(result) = readable {
-            if result.is_err() {
-                break Ended::Io;
-            }
-            // Boxed: the read's state exists only while reading, not in every idle session.
-            if let Err(end) = Box::pin(read(&shard, &mut stream, &session, &mut lines, port)).await
-            {
-                break end;
-            }
+        if stream.readable(false).await.is_err() {
+            break Ended::Io;
         }
-        if let Some(reason) = session.outbound.closing() {
-            break match reason {
-                CloseReason::SendQueueFull => Ended::SendQueueFull,
-                CloseReason::AuthorizeTimeout => Ended::AuthorizeTimeout,
-                CloseReason::ErrorsInRow => Ended::ErrorsInRow,
-            };
+        if let Some(reason) = session.closing() {
+            break reason.into();
         }
-        if !session.outbound.is_empty() {
-            // Boxed for the same reason: writes and their timer are rare next to idle time.
-            if let Err(end) = Box::pin(flush(&shard, &mut stream, &session)).await {
-                break end;
-            }
+        if let Err(end) = read(&shard, &session, &mut lines, port) {
+            break session.closing().map(Ended::from).unwrap_or(end);
+        }
+        if let Some(reason) = session.closing() {
+            break reason.into();
         }
     };
     debug!(session = session.id, ?ended, "session ended");
@@ -71,45 +76,41 @@ pub async fn run(shard: Rc<Shard>, mut stream: TcpStream, port: usize) {
 
 /// Reads what is there into a pooled buffer and handles the complete lines; a partial line stays
 /// in `lines`, whose storage is released once it is empty.
-async fn read(
+fn read(
     shard: &Rc<Shard>,
-    stream: &mut TcpStream,
     session: &Rc<Session>,
-    lines: &mut LineBuffer,
+    pending: &mut Option<Box<LineBuffer>>,
     port: usize,
 ) -> Result<(), Ended> {
-    let buf = shard.take_read_buffer();
-    let (result, buf) = stream.read(buf).await;
-    let outcome = match result {
-        Ok(0) => Err(Ended::ByPeer),
-        Ok(n) => {
-            lines.push(&buf[..n]);
-            match requests::handle_lines(shard, session, lines, port) {
-                Some(end) => Err(end),
-                None => Ok(()),
+    let lines =
+        pending.get_or_insert_with(|| Box::new(LineBuffer::new(shard.config.line_bytes_max)));
+    let mut buf = shard.take_read_buffer();
+    let mut outcome = Ok(());
+    for _ in 0..READS_PER_WAKE {
+        match socket::recv(session.fd(), &mut buf) {
+            Ok(Some(0)) => {
+                outcome = Err(Ended::ByPeer);
+                break;
+            }
+            Ok(Some(n)) => {
+                lines.push(&buf[..n]);
+                if let Some(end) = requests::handle_lines(shard, session, lines, port) {
+                    outcome = Err(end);
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {
+                outcome = Err(Ended::Io);
+                break;
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
-        Err(_) => Err(Ended::Io),
-    };
+    }
     shard.give_read_buffer(buf);
     if lines.is_empty() {
-        drop(lines.take_spare());
+        *pending = None;
     }
     outcome
-}
-
-/// Writes everything queued; a write blocked past the send timeout ends the session.
-async fn flush(shard: &Shard, stream: &mut TcpStream, session: &Session) -> Result<(), Ended> {
-    while let Some(line) = session.outbound.pop() {
-        let write = stream.write_all(line);
-        match monoio::time::timeout(shard.config.send_timeout, write).await {
-            Ok((Ok(_), _)) => {}
-            Ok((Err(_), _)) => return Err(Ended::Io),
-            Err(_) => return Err(Ended::SendTimeout),
-        }
-    }
-    Ok(())
 }
 
 /// A line for this session alone.

@@ -1,21 +1,17 @@
-//! What a session still has to send: lines queued by the session itself (replies) and by the
-//! shard (notifies, difficulty), bounded in bytes. A session that cannot keep up is dropped, never
-//! waited for: the shard must not slow down for one slow reader.
+//! What a session could not send at once, bounded in bytes. A session that cannot keep up is
+//! dropped, never waited for: the shard must not slow down for one slow reader.
 
 use crate::shard::shared_line::SharedLine;
-use crate::shard::signal::LocalSignal;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 
-/// The outbound queue of one session.
-#[derive(Debug)]
+/// The pending lines of one session; the first may be partly sent.
+#[derive(Debug, Default)]
 pub struct Outbound {
     lines: RefCell<VecDeque<SharedLine>>,
+    /// Bytes of the first line already sent.
+    front_sent: Cell<usize>,
     bytes: Cell<usize>,
-    bytes_max: usize,
-    /// Set when the queue overflowed or the session must go: the session task closes.
-    closing: Cell<Option<CloseReason>>,
-    pub signal: LocalSignal,
 }
 
 /// Why a session was closed by the shard (counted per reason).
@@ -23,57 +19,59 @@ pub struct Outbound {
 pub enum CloseReason {
     /// More than `send_queue_bytes_max` waiting.
     SendQueueFull,
+    /// A write blocked past `send_timeout_ms`.
+    SendTimeout,
     /// Not authorized within `authorize_timeout_secs`.
     AuthorizeTimeout,
     /// Too many errors in a row (rejected shares included).
     ErrorsInRow,
+    /// The socket failed.
+    Io,
 }
 
 impl Outbound {
-    pub fn new(bytes_max: usize) -> Self {
-        Outbound {
-            lines: RefCell::new(VecDeque::new()),
-            bytes: Cell::new(0),
-            bytes_max,
-            closing: Cell::new(None),
-            signal: LocalSignal::default(),
-        }
-    }
-
-    /// Queues a line; false (and the session marked for closing) when the queue is over its bound.
-    pub fn push(&self, line: SharedLine) -> bool {
-        if self.closing.get().is_some() {
+    /// Queues the unsent part of `line` (from byte `sent`); false when the queue would go over
+    /// `bytes_max`.
+    pub fn push(&self, line: SharedLine, sent: usize, bytes_max: usize) -> bool {
+        let pending = line.len().saturating_sub(sent);
+        let bytes = self.bytes.get() + pending;
+        if bytes > bytes_max {
             return false;
         }
-        let bytes = self.bytes.get() + line.len();
-        if bytes > self.bytes_max {
-            self.closing.set(Some(CloseReason::SendQueueFull));
-            self.lines.borrow_mut().clear();
-            self.bytes.set(0);
-            self.signal.notify();
-            return false;
+        let mut lines = self.lines.borrow_mut();
+        if lines.is_empty() {
+            self.front_sent.set(sent);
         }
+        lines.push_back(line);
         self.bytes.set(bytes);
-        self.lines.borrow_mut().push_back(line);
-        self.signal.notify();
         true
     }
 
-    /// The next line to write.
-    pub fn pop(&self) -> Option<SharedLine> {
-        let line = self.lines.borrow_mut().pop_front()?;
-        self.bytes.set(self.bytes.get().saturating_sub(line.len()));
-        Some(line)
+    /// Sends queued bytes with `send` (which returns how many it took, 0 when the socket is
+    /// full); `Ok(true)` once the queue is empty.
+    pub fn drain(
+        &self,
+        mut send: impl FnMut(&[u8]) -> std::io::Result<usize>,
+    ) -> std::io::Result<bool> {
+        let mut lines = self.lines.borrow_mut();
+        while let Some(front) = lines.front() {
+            let rest = front.0.get(self.front_sent.get()..).unwrap_or_default();
+            let n = send(rest)?;
+            self.bytes.set(self.bytes.get().saturating_sub(n));
+            if n < rest.len() {
+                self.front_sent.set(self.front_sent.get() + n);
+                return Ok(false);
+            }
+            lines.pop_front();
+            self.front_sent.set(0);
+        }
+        Ok(true)
     }
 
-    /// Asks the session task to close.
-    pub fn close(&self, reason: CloseReason) {
-        self.closing.set(Some(reason));
-        self.signal.notify();
-    }
-
-    pub fn closing(&self) -> Option<CloseReason> {
-        self.closing.get()
+    pub fn clear(&self) {
+        self.lines.borrow_mut().clear();
+        self.front_sent.set(0);
+        self.bytes.set(0);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -86,25 +84,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn overflow_marks_the_session_for_closing_and_frees_the_queue() {
-        let out = Outbound::new(10);
-        assert!(out.push(SharedLine::new(vec![1; 6])));
-        assert!(!out.push(SharedLine::new(vec![2; 6])));
-        assert_eq!(out.closing(), Some(CloseReason::SendQueueFull));
+    fn over_the_bound_is_refused() {
+        let out = Outbound::default();
+        assert!(out.push(SharedLine::new(vec![1; 6]), 0, 10));
+        assert!(!out.push(SharedLine::new(vec![2; 6]), 0, 10));
         assert!(
-            out.is_empty(),
-            "nothing more is sent to a session being dropped"
+            out.push(SharedLine::new(vec![3; 6]), 2, 10),
+            "only the unsent part counts"
         );
-        assert!(!out.push(SharedLine::new(vec![3; 1])));
     }
 
     #[test]
-    fn lines_come_out_in_order() {
-        let out = Outbound::new(100);
-        for i in 0..3u8 {
-            assert!(out.push(SharedLine::new(vec![i])));
-        }
-        let got: Vec<u8> = std::iter::from_fn(|| out.pop()).map(|l| l.0[0]).collect();
-        assert_eq!(got, [0, 1, 2]);
+    fn partial_sends_resume_where_they_stopped_and_keep_order() {
+        let out = Outbound::default();
+        assert!(out.push(SharedLine::new(b"abcdef".to_vec()), 2, 100));
+        assert!(out.push(SharedLine::new(b"gh".to_vec()), 0, 100));
+        let mut wire = Vec::new();
+        // A socket that takes 3 bytes at a time, then nothing.
+        let mut budget = 3;
+        let done = out
+            .drain(|b| {
+                let n = b.len().min(budget);
+                budget -= n;
+                wire.extend_from_slice(&b[..n]);
+                Ok(n)
+            })
+            .expect("drain");
+        assert!(!done);
+        assert_eq!(wire, b"cde");
+        let done = out
+            .drain(|b| {
+                wire.extend_from_slice(b);
+                Ok(b.len())
+            })
+            .expect("drain");
+        assert!(done);
+        assert_eq!(wire, b"cdefgh");
+        assert!(out.is_empty());
     }
 }

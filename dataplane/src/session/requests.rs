@@ -1,7 +1,6 @@
 //! Answering a session's requests. Shares go to the shard's validator (hashed in batches); every
 //! other request is answered at once.
 
-use super::outbound::Outbound;
 use super::state::Session;
 use super::{line, Ended};
 use crate::shard::validator::PendingShare;
@@ -53,7 +52,7 @@ pub fn handle_lines(
             }
         };
         if !out.is_empty() {
-            session.outbound.push(line_from(out));
+            session.send(line_from(out));
         }
         if !ok && note_error(shard, session) {
             return Some(Ended::ErrorsInRow);
@@ -97,10 +96,10 @@ fn handle(
             let en1 = {
                 let mut s = session.state.borrow_mut();
                 s.subscribed = true;
-                s.extranonce1.clone()
+                s.extranonce1
             };
             let sid = format!("{:016x}", session.id);
-            subscribe_reply(out, id, &sid, &en1, shard.extranonce2_size());
+            subscribe_reply(out, id, &sid, en1.as_slice(), shard.extranonce2_size());
             session.state.borrow_mut().errors_in_row = 0;
             flush_out(session, out);
             shard.prime(session, now);
@@ -111,7 +110,8 @@ fn handle(
                 Ok(name) => {
                     let first = session.state.borrow().worker.is_none();
                     if first {
-                        session.state.borrow_mut().worker = Some(name);
+                        session.state.borrow_mut().worker =
+                            Some(crate::session::state::Account::new(&name));
                         shard
                             .counters
                             .sessions_authorized
@@ -229,14 +229,9 @@ pub fn count_reject(shard: &Shard, error: StratumError) {
     cell.set(cell.get() + 1);
 }
 
-/// Queues `out` now, so that what the shard queues next (difficulty, job) follows the reply.
-fn flush_out(session: &Session, out: &mut Vec<u8>) {
+/// Sends `out` now, so that what the shard sends next (difficulty, job) follows the reply.
+fn flush_out(session: &Rc<Session>, out: &mut Vec<u8>) {
     if !out.is_empty() {
-        session.outbound.push(line(std::mem::take(out)));
+        session.send(line(std::mem::take(out)));
     }
-}
-
-/// For tests and the validator: queue bytes.
-pub fn push(outbound: &Outbound, bytes: Vec<u8>) {
-    outbound.push(line(bytes));
 }

@@ -12,7 +12,7 @@ use crate::config::{Driver, Gateway};
 use crate::counters::{CounterSnapshot, Counters};
 use crate::extranonce::ExtranonceAllocator;
 use crate::session::outbound::CloseReason;
-use crate::session::state::Session;
+use crate::session::state::{SendLimits, Session};
 use crate::session::{self, Ended};
 use ironpool_shared::ring::ShareRecord;
 use ironpool_shared::ring::{
@@ -85,6 +85,7 @@ pub struct Shard {
     pub worker_rules: WorkerNameRules,
     vardiff: Vec<Rc<VardiffConfig>>,
     read_pool: RefCell<Vec<Vec<u8>>>,
+    send_limits: Rc<SendLimits>,
 }
 
 /// What the shards publish for whoever watches the process (tests, status): each shard's
@@ -246,6 +247,10 @@ async fn shard_main(
         worker_rules: config.worker_rules.clone(),
         vardiff,
         read_pool: RefCell::new(Vec::new()),
+        send_limits: Rc::new(SendLimits {
+            queue_bytes_max: config.send_queue_bytes_max,
+            timeout: config.send_timeout,
+        }),
     });
 
     let mut wake =
@@ -384,7 +389,7 @@ async fn timer(shard: Rc<Shard>, control: Arc<GatewayControl>, stopping: Rc<Loca
                     .counters
                     .closed_authorize_timeout
                     .set(shard.counters.closed_authorize_timeout.get() + 1);
-                session.outbound.close(CloseReason::AuthorizeTimeout);
+                session.close(CloseReason::AuthorizeTimeout);
                 continue;
             }
             let changed = session.state.borrow_mut().vardiff.on_timer(now);
@@ -438,7 +443,13 @@ impl Shard {
     }
 
     /// Registers a new connection.
-    pub fn open_session(&self, port: usize, now: Instant) -> Rc<Session> {
+    pub fn open_session(
+        &self,
+        port: usize,
+        now: Instant,
+        stream: Rc<monoio::net::TcpStream>,
+        fd: std::os::fd::RawFd,
+    ) -> Rc<Session> {
         let id = self.next_session.get();
         self.next_session.set(id + 1);
         let extranonce1 = self.extranonce.borrow_mut().allocate();
@@ -450,8 +461,10 @@ impl Shard {
             .unwrap_or_default();
         let session = Rc::new(Session::new(
             id,
-            self.config.send_queue_bytes_max,
-            extranonce1,
+            stream,
+            fd,
+            self.send_limits.clone(),
+            &extranonce1,
             vardiff,
             now,
         ));
@@ -474,6 +487,7 @@ impl Shard {
         let c = &self.counters;
         let cell = match ended {
             Ended::ByPeer | Ended::Io => Some(&c.closed_by_peer),
+            // Counted here: they are found by the session's writer.
             Ended::SendQueueFull => Some(&c.closed_send_queue_full),
             Ended::SendTimeout => Some(&c.closed_send_timeout),
             // Counted where they were detected.
@@ -486,15 +500,15 @@ impl Shard {
         }
     }
 
+    /// A buffer of `READ_BUFFER_BYTES` to read into, from the shard's pool.
     pub fn take_read_buffer(&self) -> Vec<u8> {
         self.read_pool
             .borrow_mut()
             .pop()
-            .unwrap_or_else(|| Vec::with_capacity(READ_BUFFER_BYTES))
+            .unwrap_or_else(|| vec![0; READ_BUFFER_BYTES])
     }
 
-    pub fn give_read_buffer(&self, mut buf: Vec<u8>) {
-        buf.clear();
+    pub fn give_read_buffer(&self, buf: Vec<u8>) {
         let mut pool = self.read_pool.borrow_mut();
         if pool.len() < READ_POOL_MAX {
             pool.push(buf);
@@ -502,14 +516,15 @@ impl Shard {
     }
 
     /// First difficulty and job for a session that just became subscribed and authorized.
-    pub fn prime(&self, session: &Session, _now: Instant) {
+    pub fn prime(&self, session: &Rc<Session>, _now: Instant) {
         if !session.is_mining() || session.state.borrow().primed {
             return;
         }
         session.state.borrow_mut().primed = true;
         self.queue_difficulty(session);
-        if let Some(job) = self.jobs.borrow().latest() {
-            session.outbound.push(job.notify_clean.clone());
+        let latest = self.jobs.borrow().latest();
+        if let Some(job) = latest {
+            session.send(job.notify_clean.clone());
             self.counters
                 .notifies_sent
                 .set(self.counters.notifies_sent.get() + 1);
@@ -517,24 +532,25 @@ impl Shard {
     }
 
     /// A new difficulty, then the latest job again, so the difficulty applies from that job on.
-    pub fn send_difficulty_after_reply(&self, session: &Session) {
+    pub fn send_difficulty_after_reply(&self, session: &Rc<Session>) {
         if !session.state.borrow().primed {
             return;
         }
         self.queue_difficulty(session);
-        if let Some(job) = self.jobs.borrow().latest() {
-            session.outbound.push(job.notify.clone());
+        let latest = self.jobs.borrow().latest();
+        if let Some(job) = latest {
+            session.send(job.notify.clone());
             self.counters
                 .notifies_sent
                 .set(self.counters.notifies_sent.get() + 1);
         }
     }
 
-    fn queue_difficulty(&self, session: &Session) {
+    fn queue_difficulty(&self, session: &Rc<Session>) {
         let difficulty = session.state.borrow().vardiff.current();
         let mut line = Vec::with_capacity(64);
         if set_difficulty_line(&mut line, difficulty).is_ok() {
-            session.outbound.push(SharedLine::new(line));
+            session.send(SharedLine::new(line));
         }
     }
 
@@ -563,7 +579,7 @@ impl Shard {
         let sessions: Vec<Rc<Session>> = self.sessions.borrow().values().cloned().collect();
         let mut sent = 0u64;
         for session in sessions {
-            if session.state.borrow().primed && session.outbound.push(line.clone()) {
+            if session.state.borrow().primed && session.send(line.clone()) {
                 sent += 1;
             }
         }

@@ -5,7 +5,8 @@
 use super::jobs::ShardJob;
 use super::signal::LocalSignal;
 use super::Shard;
-use crate::session::requests::{count_reject, note_error, push};
+use crate::session::line;
+use crate::session::requests::{count_reject, note_error};
 use crate::session::state::Session;
 use bitcoin::hashes::Hash;
 use bitcoin::BlockHash;
@@ -73,7 +74,7 @@ impl PendingShare {
         }
         let (mask, extranonce1) = {
             let s = session.state.borrow();
-            (s.version_mask, s.extranonce1.clone())
+            (s.version_mask, s.extranonce1.as_slice().to_vec())
         };
         let version = match submit.version_bits {
             None => record.version,
@@ -222,11 +223,10 @@ fn judge(shard: &Rc<Shard>, share: PendingShare, hash: &[u8; 32], now: Instant) 
     if !shard.jobs.borrow().first_sighting(hash) {
         count_reject(shard, StratumError::Duplicate);
         reply_error_default(&mut out, id, StratumError::Duplicate);
-        push(&share.session.outbound, out);
+        share.session.send(line(out));
         if note_error(shard, &share.session) {
             share
                 .session
-                .outbound
                 .close(crate::session::outbound::CloseReason::ErrorsInRow);
         }
         return;
@@ -245,18 +245,17 @@ fn judge(shard: &Rc<Shard>, share: PendingShare, hash: &[u8; 32], now: Instant) 
                 StratumError::LowDifficulty,
                 &format!("low difficulty share ({achieved:.6} < {current})"),
             );
-            push(&share.session.outbound, out);
+            share.session.send(line(out));
             if note_error(shard, &share.session) {
                 share
                     .session
-                    .outbound
                     .close(crate::session::outbound::CloseReason::ErrorsInRow);
             }
             return;
         }
     };
     reply_true(&mut out, id);
-    push(&share.session.outbound, out);
+    share.session.send(line(out));
     shard
         .counters
         .shares_accepted
