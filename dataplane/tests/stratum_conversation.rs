@@ -316,3 +316,23 @@ fn abuse_closes_the_connection() {
         (1, 1, 1)
     );
 }
+
+#[test]
+fn a_clean_stop_sends_client_reconnect_then_closes() {
+    let gw = TestGateway::start_with(
+        "reconnect",
+        DIFF,
+        "stop_reconnect_to = \"pool.example.com:3334\"",
+        "",
+    );
+    let mut c = Client::connect(gw.addr);
+    c.handshake("tester.rig1");
+    gw.control
+        .stop
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":null,"method":"client.reconnect","params":["pool.example.com",3334,0]}"#)
+    );
+    assert!(c.closed());
+}

@@ -68,6 +68,10 @@ pub struct ProcessConfig {
     /// Entries of each shard's io_uring (locked memory: keep 256..=1024).
     #[serde(default = "default_uring_entries")]
     pub uring_entries: u32,
+    /// On a clean stop, send every session `client.reconnect` to this `host:port` (another
+    /// gateway, or this one after a restart) before closing it. Unset: just close.
+    #[serde(default)]
+    pub stop_reconnect_to: Option<String>,
 }
 
 /// `[rings]`.
@@ -240,6 +244,7 @@ impl Default for ProcessConfig {
             process_id: 0,
             driver: default_driver(),
             uring_entries: default_uring_entries(),
+            stop_reconnect_to: None,
         }
     }
 }
@@ -306,6 +311,7 @@ pub struct Gateway {
     pub process_id: u16,
     pub driver: Driver,
     pub uring_entries: u32,
+    pub stop_reconnect_to: Option<(String, u16)>,
     pub ring_dir: PathBuf,
     pub spool_dir: PathBuf,
     pub share_ring_records: u32,
@@ -391,6 +397,24 @@ impl GatewayConfig {
                 "a power of two from 256 to 4096 (locked memory)",
             ));
         }
+        let stop_reconnect_to = match &g.stop_reconnect_to {
+            None => None,
+            Some(target) => {
+                let parsed = target
+                    .rsplit_once(':')
+                    .and_then(|(host, port)| {
+                        Some((
+                            host.trim_matches(|c| c == '[' || c == ']').to_owned(),
+                            port.parse::<u16>().ok()?,
+                        ))
+                    })
+                    .filter(|(host, port)| !host.is_empty() && *port != 0);
+                Some(
+                    parsed
+                        .ok_or_else(|| invalid("gateway.stop_reconnect_to", target, "host:port"))?,
+                )
+            }
+        };
         let r = &self.rings;
         if !r.share_ring_records.is_power_of_two()
             || !(64..=1 << 20).contains(&r.share_ring_records)
@@ -552,6 +576,7 @@ impl GatewayConfig {
             process_id: g.process_id,
             driver,
             uring_entries: g.uring_entries,
+            stop_reconnect_to,
             ring_dir: r.dir.clone(),
             spool_dir: r.spool_dir.clone(),
             share_ring_records: r.share_ring_records,

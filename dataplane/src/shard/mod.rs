@@ -19,7 +19,7 @@ use ironpool_shared::ring::{
     job_ring_path, share_ring_path, JobRingReader, ShareProducer, ShareRingConfig, ShareSender,
     ShareSenderConfig,
 };
-use ironpool_shared::stratum::{set_difficulty_line, WorkerNameRules};
+use ironpool_shared::stratum::{reconnect_line, set_difficulty_line, WorkerNameRules};
 use ironpool_shared::vardiff::VardiffConfig;
 use ironpool_shared::work::JobRecord;
 use jobs::{ShardJob, ShardJobs};
@@ -300,6 +300,22 @@ async fn shard_main(
             break;
         }
         read_jobs(&shard, &mut reader);
+    }
+    // Miners are told where to go, then every session is closed.
+    let sessions: Vec<Rc<Session>> = shard.sessions.borrow().values().cloned().collect();
+    if let Some((host, port)) = &config.stop_reconnect_to {
+        let mut line = Vec::with_capacity(96);
+        reconnect_line(&mut line, host, *port, 0);
+        let line = SharedLine::new(line);
+        for session in &sessions {
+            session.send(line.clone());
+        }
+        info!(shard = index, sessions = sessions.len(), %host, port, "sessions sent client.reconnect");
+        // Let the writers that had to wait deliver it.
+        monoio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for session in &sessions {
+        session.close(CloseReason::Io);
     }
     // Accepted shares still queued in memory go to the spool file: nothing accepted is lost.
     let sender = shard.sender.borrow_mut().take();

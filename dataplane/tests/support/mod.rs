@@ -57,6 +57,11 @@ pub fn job(job_id: u32, clean: bool, prev_byte: u8) -> JobRecord {
 impl TestGateway {
     /// Starts a one-shard gateway; `extra` is appended to its TOML (e.g. a `[stratum]` table).
     pub fn start(name: &str, difficulty: f64, extra: &str) -> TestGateway {
+        Self::start_with(name, difficulty, "", extra)
+    }
+
+    /// As `start`, with `gateway_keys` added to the `[gateway]` table.
+    pub fn start_with(name: &str, difficulty: f64, gateway_keys: &str, extra: &str) -> TestGateway {
         let id = format!("{name}-{}", std::process::id());
         let dir = std::env::temp_dir().join(format!("ironpool-gwtest-{id}"));
         let rings = PathBuf::from(format!("/dev/shm/ironpool-gwtest-{id}"));
@@ -76,7 +81,7 @@ impl TestGateway {
         std::fs::write(
             &config,
             format!(
-                "[gateway]\nshards = 1\npin_cores = false\n[rings]\ndir = \"{}\"\nspool_dir = \"{}\"\nshare_ring_records = 4096\n\
+                "[gateway]\nshards = 1\npin_cores = false\n{gateway_keys}\n[rings]\ndir = \"{}\"\nspool_dir = \"{}\"\nshare_ring_records = 4096\n\
                  [[port]]\nlisten = [\"127.0.0.1:{port}\"]\ndifficulty = {difficulty}\nmin_difficulty = 0.0000001\n{extra}",
                 rings.display(),
                 dir.join("spool").display()
