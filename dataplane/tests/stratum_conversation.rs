@@ -83,6 +83,12 @@ fn configure_negotiates_version_rolling_and_answers_every_extension() {
     assert_eq!(v["result"]["minimum-difficulty"], true, "{reply}");
     assert_eq!(v["result"]["subscribe-extranonce"], true, "{reply}");
     assert_eq!(v["result"]["foo"], false, "{reply}");
+    // More bits needed than the pool's mask has (16): refused, min-bit-count is honoured.
+    c.send(r#"{"id":3,"method":"mining.configure","params":[["version-rolling"],{"version-rolling.mask":"ffffffff","version-rolling.min-bit-count":17}]}"#);
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":3,"result":{"version-rolling":false},"error":null}"#)
+    );
     // A mask with no bit in common with the pool's: refused.
     c.send(r#"{"id":2,"method":"mining.configure","params":[["version-rolling"],{"version-rolling.mask":"00000001"}]}"#);
     assert_eq!(
@@ -335,4 +341,79 @@ fn a_clean_stop_sends_client_reconnect_then_closes() {
         Some(r#"{"id":null,"method":"client.reconnect","params":["pool.example.com",3334,0]}"#)
     );
     assert!(c.closed());
+}
+
+#[test]
+fn a_block_below_the_share_difficulty_still_goes_to_the_share_ring() {
+    use ironpool_shared::ring::{share_ring_path, ShareConsumer, ShareKind};
+    // Session difficulty 1,000,000; the job's network target is regtest's (about one hash in
+    // two meets it): a hash far below the share difficulty that is a block. ViaBTC dropped these
+    // (bug 15.1.5).
+    let mut gw = TestGateway::start("block", 1_000_000.0, "");
+    let mut job = support::job(9, true, 9);
+    job.bits = 0x207f_ffff;
+    gw.ring.publish(&job.encode()).expect("publish");
+    let mut c = Client::connect(gw.addr);
+    let en1 = c.handshake("tester.rig1");
+    // The handshake's notify may be job 1 or 9; make sure job 9 is current before submitting.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Difficulty at least 1e-9 (regtest's target is worth 4.7e-10), far below the session's.
+    let block = find_share(&job, &en1, &[4; 8], job.version, 1e-9, 1.0);
+    let hash = ironpool_shared::work::header_for_solution(&job, &block)
+        .expect("sizes")
+        .block_hash();
+    assert!(
+        bitcoin::Target::from_compact(bitcoin::CompactTarget::from_consensus(job.bits))
+            .is_met_by(hash)
+    );
+    c.send(&submit_line(50, "tester.rig1", &job, &block, None));
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":50,"result":true,"error":null}"#)
+    );
+    let mut consumer = ShareConsumer::open(share_ring_path(&gw.rings, 0)).expect("share ring");
+    let mut kinds = Vec::new();
+    while let Some(record) = consumer.pop() {
+        let record = record.expect("record");
+        kinds.push((record.kind, record.job_id, record.nonce));
+    }
+    assert!(
+        kinds.contains(&(ShareKind::BlockCandidate, 9, block.nonce)),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn ipv6_and_a_second_port_with_its_own_starting_difficulty() {
+    let v6 = std::net::TcpListener::bind("[::1]:0")
+        .expect("IPv6 loopback")
+        .local_addr()
+        .expect("addr");
+    let gw = TestGateway::start(
+        "ports",
+        DIFF,
+        &format!("[[port]]\nlisten = [\"{v6}\"]\ndifficulty = 0.25\nmin_difficulty = 0.001\n"),
+    );
+    let mut c = Client::connect(v6);
+    c.send(r#"{"id":1,"method":"mining.subscribe","params":[]}"#);
+    c.line().expect("subscribe reply");
+    c.send(r#"{"id":2,"method":"mining.authorize","params":["tester.v6","x"]}"#);
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":2,"result":true,"error":null}"#)
+    );
+    assert_eq!(
+        c.line().as_deref(),
+        Some(r#"{"id":null,"method":"mining.set_difficulty","params":[0.25]}"#)
+    );
+    // The first port still starts at its own difficulty.
+    let mut c4 = Client::connect(gw.addr);
+    c4.send(r#"{"id":1,"method":"mining.subscribe","params":[]}"#);
+    c4.line().expect("subscribe reply");
+    c4.send(r#"{"id":2,"method":"mining.authorize","params":["tester.v4","x"]}"#);
+    c4.line().expect("authorize reply");
+    assert_eq!(
+        c4.line().as_deref(),
+        Some(r#"{"id":null,"method":"mining.set_difficulty","params":[0.000001]}"#)
+    );
 }

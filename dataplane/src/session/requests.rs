@@ -137,7 +137,15 @@ fn handle(
                 ..ConfigureAnswer::default()
             };
             if let Some(vr) = configure.version_rolling {
-                let negotiated = vr.negotiate(shard.config.version_mask);
+                // BIP310 min-bit-count honoured: a mask narrower than the miner needs is refused
+                // rather than granted degraded.
+                let negotiated = match vr.negotiate(shard.config.version_mask) {
+                    VersionRollingAnswer::Granted {
+                        meets_min_bit_count: false,
+                        ..
+                    } => VersionRollingAnswer::Refused,
+                    other => other,
+                };
                 if let VersionRollingAnswer::Granted { mask, .. } = negotiated {
                     session.state.borrow_mut().version_mask = mask;
                 }
