@@ -1,10 +1,10 @@
 //! `extranonce1`: unique per session across shards, gateway processes and hosts.
 //!
 //! Layout of the 4 default bytes, big-endian: `host (8 bits) | process (4 bits) | shard (4 bits) |
-//! session counter (16 bits)`. Two sessions can only get the same value when the same shard of the
-//! same process on the same host has handed out 65,536 sessions since: by then the first one has
-//! long had new jobs (a new `clean_jobs` makes old work worthless), and the gateway checks
-//! duplicates per session anyway. With `extranonce1_size` > 4 the counter takes the extra bytes.
+//! session counter (16 bits)`. A counter is never handed out while a session holding it is still
+//! connected (a shard holds far fewer than 65,536 sessions: one process is limited to ~20,000
+//! sockets here), so two live sessions never do the same work. With `extranonce1_size` > 4 the
+//! counter takes the extra bytes.
 
 /// Hands out `extranonce1` values for one shard.
 #[derive(Debug, Clone)]
@@ -12,6 +12,8 @@ pub struct ExtranonceAllocator {
     prefix: u16,
     size: usize,
     next: u64,
+    /// Counters of connected sessions.
+    live: std::collections::HashSet<u64>,
 }
 
 /// Bits of each id in the prefix.
@@ -33,13 +35,44 @@ impl ExtranonceAllocator {
             prefix,
             size,
             next: 0,
+            live: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Values counted from here on have `size` bytes; counters keep going (no restart at 0).
+    pub fn set_size(&mut self, size: usize) {
+        assert!((2..=8).contains(&size), "checked by the job decoder");
+        self.size = size;
+    }
+
+    /// Frees the counter of a session that has gone.
+    pub fn release(&mut self, value: &[u8]) {
+        let mut counter = [0u8; 8];
+        let tail = value.get(2..).unwrap_or_default();
+        if tail.len() <= 8 {
+            counter[8 - tail.len()..].copy_from_slice(tail);
+            self.live.remove(&u64::from_be_bytes(counter));
         }
     }
 
     /// The next value, `size` bytes.
     pub fn allocate(&mut self) -> Vec<u8> {
-        let counter = self.next;
-        self.next = self.next.wrapping_add(1);
+        let bits = 8 * (self.size - 2) as u32;
+        let space = if bits >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        // Skip counters still held; bounded, since far fewer sessions live than the space holds.
+        let mut counter = self.next & space;
+        for _ in 0..=self.live.len() {
+            if !self.live.contains(&counter) {
+                break;
+            }
+            counter = counter.wrapping_add(1) & space;
+        }
+        self.live.insert(counter);
+        self.next = counter.wrapping_add(1);
         let mut value = Vec::with_capacity(self.size);
         value.extend_from_slice(&self.prefix.to_be_bytes());
         let counter_bytes = counter.to_be_bytes();

@@ -207,8 +207,10 @@ fn default_authorize_timeout_secs() -> u64 {
 fn default_version_mask() -> String {
     "1fffe000".to_owned()
 }
+/// Longer than the jobmaster's refresh (30 s): after a raise, a miner may keep working the job it
+/// has at the old difficulty until the next new job, and those shares are honest.
 fn default_difficulty_grace_ms() -> u64 {
-    5_000
+    35_000
 }
 fn default_user_chars() -> String {
     "A-Za-z0-9_-".to_owned()

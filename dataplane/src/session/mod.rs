@@ -71,6 +71,8 @@ pub async fn run(shard: Rc<Shard>, stream: TcpStream, port: usize) {
         }
     };
     debug!(session = session.id, ?ended, "session ended");
+    // Shut the socket now: writers or shares in flight may hold the session a little longer.
+    session.close(CloseReason::Io);
     shard.close_session(&session, ended);
 }
 

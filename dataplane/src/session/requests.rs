@@ -146,9 +146,12 @@ fn handle(
                     } => VersionRollingAnswer::Refused,
                     other => other,
                 };
-                if let VersionRollingAnswer::Granted { mask, .. } = negotiated {
-                    session.state.borrow_mut().version_mask = mask;
-                }
+                // A refusal withdraws any mask granted before.
+                let granted = match negotiated {
+                    VersionRollingAnswer::Granted { mask, .. } => mask,
+                    VersionRollingAnswer::Refused => 0,
+                };
+                session.state.borrow_mut().version_mask = granted;
                 answer.version_rolling = Some(negotiated);
             }
             let mut changed = None;

@@ -86,6 +86,8 @@ pub struct Shard {
     vardiff: Vec<Rc<VardiffConfig>>,
     read_pool: RefCell<Vec<Vec<u8>>>,
     send_limits: Rc<SendLimits>,
+    /// Set when the shard stops: no more connections are accepted.
+    stopping: Cell<bool>,
 }
 
 /// What the shards publish for whoever watches the process (tests, status): each shard's
@@ -247,6 +249,7 @@ async fn shard_main(
         worker_rules: config.worker_rules.clone(),
         vardiff,
         read_pool: RefCell::new(Vec::new()),
+        stopping: Cell::new(false),
         send_limits: Rc::new(SendLimits {
             queue_bytes_max: config.send_queue_bytes_max,
             timeout: config.send_timeout,
@@ -301,6 +304,9 @@ async fn shard_main(
         }
         read_jobs(&shard, &mut reader);
     }
+    // Shares (and blocks) submitted in the last turn are judged and stored before anything closes.
+    shard.stopping.set(true);
+    validator::process_queue(&shard);
     // Miners are told where to go, then every session is closed.
     let sessions: Vec<Rc<Session>> = shard.sessions.borrow().values().cloned().collect();
     if let Some((host, port)) = &config.stop_reconnect_to {
@@ -367,7 +373,11 @@ fn read_jobs(shard: &Rc<Shard>, reader: &mut JobRingReader) {
 
 async fn accept_loop(shard: Rc<Shard>, listener: monoio::net::TcpListener, port: usize) {
     loop {
-        match listener.accept().await {
+        let accepted = listener.accept().await;
+        if shard.stopping.get() {
+            return;
+        }
+        match accepted {
             Ok((stream, _addr)) => {
                 let _ = stream.set_nodelay(true);
                 monoio::spawn(session::run(shard.clone(), stream, port));
@@ -396,9 +406,11 @@ async fn timer(shard: Rc<Shard>, control: Arc<GatewayControl>, stopping: Rc<Loca
         let now = Instant::now();
         let sessions: Vec<Rc<Session>> = shard.sessions.borrow().values().cloned().collect();
         for session in sessions {
+            // Subscribed and authorized in time, or gone: a session that never gets work holds a
+            // socket for nothing.
             let (authorized, connected_at) = {
                 let s = session.state.borrow();
-                (s.worker.is_some(), s.connected_at)
+                (s.worker.is_some() && s.subscribed, s.connected_at)
             };
             if !authorized && now.duration_since(connected_at) > shard.config.authorize_timeout {
                 shard
@@ -497,6 +509,8 @@ impl Shard {
     /// Forgets a connection and counts why it ended.
     pub fn close_session(&self, session: &Session, ended: Ended) {
         self.sessions.borrow_mut().remove(&session.id);
+        let extranonce1 = session.state.borrow().extranonce1;
+        self.extranonce.borrow_mut().release(extranonce1.as_slice());
         self.counters
             .connections_open
             .set(self.counters.connections_open.get().saturating_sub(1));
@@ -578,12 +592,7 @@ impl Shard {
             // Sessions made before keep their value; new ones get the jobs' size.
             info!(shard = self.index, size, "extranonce1 size set by the jobs");
             self.extranonce1_size.set(size);
-            *self.extranonce.borrow_mut() = ExtranonceAllocator::new(
-                self.config.host_id,
-                self.config.process_id,
-                self.index as u16,
-                size,
-            );
+            self.extranonce.borrow_mut().set_size(size);
         }
         let job = Rc::new(ShardJob::new(record));
         let clean = self.jobs.borrow_mut().insert(job.clone(), resync);

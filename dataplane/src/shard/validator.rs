@@ -76,6 +76,13 @@ impl PendingShare {
             let s = session.state.borrow();
             (s.version_mask, s.extranonce1.as_slice().to_vec())
         };
+        if extranonce1.len() != record.extranonce.extranonce1 {
+            // The jobs changed extranonce1's size after this session subscribed.
+            return Err((
+                StratumError::Other,
+                "extranonce1 size changed; reconnect".to_owned(),
+            ));
+        }
         let version = match submit.version_bits {
             None => record.version,
             Some(bits) if bits & !mask != 0 => {
@@ -132,33 +139,37 @@ async fn yield_once() {
 
 /// The shard's validation task.
 pub async fn run(shard: Rc<Shard>) {
-    let mut hashes: Vec<[u8; 32]> = Vec::new();
     loop {
         shard.validator.signal.wait().await;
         yield_once().await;
-        let batch = std::mem::take(&mut *shard.validator.queue.borrow_mut());
-        if batch.is_empty() {
-            continue;
-        }
-        let works: Vec<ShareWork<'_>> = batch
-            .iter()
-            .map(|p| ShareWork {
-                job: &p.job.hasher,
-                extranonce1: &p.extranonce1,
-                extranonce2: p.extranonce2.as_slice(),
-                version: p.version,
-                ntime: p.ntime,
-                nonce: p.nonce,
-            })
-            .collect();
-        hashes.clear();
-        hashes.resize(works.len(), [0; 32]);
-        hash_shares(&works, &mut hashes);
-        drop(works);
-        let now = Instant::now();
-        for (share, hash) in batch.into_iter().zip(hashes.iter()) {
-            judge(&shard, share, hash, now);
-        }
+        process_queue(&shard);
+    }
+}
+
+/// Hashes and judges every share waiting. Also called once more when the shard stops, so that
+/// shares (and blocks) submitted in its last turn are not lost.
+pub fn process_queue(shard: &Rc<Shard>) {
+    let batch = std::mem::take(&mut *shard.validator.queue.borrow_mut());
+    if batch.is_empty() {
+        return;
+    }
+    let works: Vec<ShareWork<'_>> = batch
+        .iter()
+        .map(|p| ShareWork {
+            job: &p.job.hasher,
+            extranonce1: &p.extranonce1,
+            extranonce2: p.extranonce2.as_slice(),
+            version: p.version,
+            ntime: p.ntime,
+            nonce: p.nonce,
+        })
+        .collect();
+    let mut hashes = vec![[0u8; 32]; works.len()];
+    hash_shares(&works, &mut hashes);
+    drop(works);
+    let now = Instant::now();
+    for (share, hash) in batch.into_iter().zip(hashes.iter()) {
+        judge(shard, share, hash, now);
     }
 }
 
@@ -194,7 +205,8 @@ fn record(
     })
 }
 
-/// Block first (a block is never lost to a share rule), then duplicate, then difficulty.
+/// The network target first (a block is never lost to the session's share difficulty), then
+/// the share difficulty, then duplicates; only then is the share stored and the miner told.
 fn judge(shard: &Rc<Shard>, share: PendingShare, hash: &[u8; 32], now: Instant) {
     let id = RequestId::from_raw(&share.id);
     let mut out = Vec::with_capacity(64);
@@ -203,34 +215,6 @@ fn judge(shard: &Rc<Shard>, share: PendingShare, hash: &[u8; 32], now: Instant) 
         .network_target
         .is_met_by(BlockHash::from_byte_array(*hash));
     let achieved = hash_difficulty(hash);
-    if is_block {
-        let difficulty = share.session.state.borrow().vardiff.current();
-        if let Some(candidate) = record(shard, &share, ShareKind::BlockCandidate, difficulty) {
-            match shard.send_record(&candidate) {
-                Ok(_) => {
-                    info!(job = share.job.record.job_id, user = %candidate.user, worker = %candidate.worker, "block candidate sent")
-                }
-                Err(e) => {
-                    error!(job = share.job.record.job_id, error = %e, "block candidate could not be queued")
-                }
-            }
-            shard
-                .counters
-                .blocks_found
-                .set(shard.counters.blocks_found.get() + 1);
-        }
-    }
-    if !shard.jobs.borrow().first_sighting(hash) {
-        count_reject(shard, StratumError::Duplicate);
-        reply_error_default(&mut out, id, StratumError::Duplicate);
-        share.session.send(line(out));
-        if note_error(shard, &share.session) {
-            share
-                .session
-                .close(crate::session::outbound::CloseReason::ErrorsInRow);
-        }
-        return;
-    }
     let credited = share.session.state.borrow().vardiff.credit(achieved, now);
     let credited = match (credited, is_block) {
         (Some(d), _) => d,
@@ -245,26 +229,58 @@ fn judge(shard: &Rc<Shard>, share: PendingShare, hash: &[u8; 32], now: Instant) 
                 StratumError::LowDifficulty,
                 &format!("low difficulty share ({achieved:.6} < {current})"),
             );
-            share.session.send(line(out));
-            if note_error(shard, &share.session) {
-                share
-                    .session
-                    .close(crate::session::outbound::CloseReason::ErrorsInRow);
-            }
-            return;
+            return reject(shard, &share, out);
         }
     };
+    // Only shares that count enter the duplicate set: junk cannot fill it.
+    if !shard.jobs.borrow().first_sighting(hash) {
+        count_reject(shard, StratumError::Duplicate);
+        reply_error_default(&mut out, id, StratumError::Duplicate);
+        return reject(shard, &share, out);
+    }
+    if is_block {
+        if let Some(candidate) = record(shard, &share, ShareKind::BlockCandidate, credited) {
+            match shard.send_record(&candidate) {
+                Ok(()) => {
+                    info!(job = share.job.record.job_id, user = %candidate.user, worker = %candidate.worker, "block candidate sent")
+                }
+                Err(e) => {
+                    error!(job = share.job.record.job_id, error = %e, ?candidate, "block candidate could not be queued")
+                }
+            }
+            shard
+                .counters
+                .blocks_found
+                .set(shard.counters.blocks_found.get() + 1);
+        }
+    }
+    // Stored first, then answered: a share the miner is told was accepted is on the ring, in the
+    // backlog or in the spool.
+    let stored = match record(shard, &share, ShareKind::Share, credited) {
+        Some(accepted) => shard.send_record(&accepted),
+        None => Err("session has no account".to_owned()),
+    };
+    if let Err(e) = stored {
+        error!(error = %e, "accepted share could not be stored; answered as an error");
+        shard
+            .counters
+            .shares_invalid
+            .set(shard.counters.shares_invalid.get() + 1);
+        reply_error(
+            &mut out,
+            id,
+            StratumError::Other,
+            "share could not be recorded",
+        );
+        share.session.send(line(out));
+        return;
+    }
     reply_true(&mut out, id);
     share.session.send(line(out));
     shard
         .counters
         .shares_accepted
         .set(shard.counters.shares_accepted.get() + 1);
-    if let Some(accepted) = record(shard, &share, ShareKind::Share, credited) {
-        if let Err(e) = shard.send_record(&accepted) {
-            error!(error = %e, "accepted share could not be queued");
-        }
-    }
     let changed = {
         let mut state = share.session.state.borrow_mut();
         state.errors_in_row = 0;
@@ -272,5 +288,15 @@ fn judge(shard: &Rc<Shard>, share: PendingShare, hash: &[u8; 32], now: Instant) 
     };
     if changed.is_some() {
         shard.send_difficulty_after_reply(&share.session);
+    }
+}
+
+/// Sends a rejection and closes the session if it has made too many errors in a row.
+fn reject(shard: &Shard, share: &PendingShare, out: Vec<u8>) {
+    share.session.send(line(out));
+    if note_error(shard, &share.session) {
+        share
+            .session
+            .close(crate::session::outbound::CloseReason::ErrorsInRow);
     }
 }
