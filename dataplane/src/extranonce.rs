@@ -12,9 +12,13 @@ pub struct ExtranonceAllocator {
     prefix: u16,
     size: usize,
     next: u64,
-    /// Counters of connected sessions.
-    live: std::collections::HashSet<u64>,
+    /// One bit per counter of a connected session: 8 KiB per shard, nothing per session.
+    live: Box<[u64; COUNTERS / 64]>,
 }
+
+/// Counters per shard: 16 bits, far more than the sessions one shard holds (a process is limited
+/// to ~20,000 sockets here); wider extranonce1 values only zero-extend the counter.
+const COUNTERS: usize = 1 << 16;
 
 /// Bits of each id in the prefix.
 pub const HOST_ID_MAX: u16 = 255;
@@ -35,7 +39,7 @@ impl ExtranonceAllocator {
             prefix,
             size,
             next: 0,
-            live: std::collections::HashSet::new(),
+            live: Box::new([0; COUNTERS / 64]),
         }
     }
 
@@ -51,28 +55,35 @@ impl ExtranonceAllocator {
         let tail = value.get(2..).unwrap_or_default();
         if tail.len() <= 8 {
             counter[8 - tail.len()..].copy_from_slice(tail);
-            self.live.remove(&u64::from_be_bytes(counter));
+            let c = (u64::from_be_bytes(counter) as usize) % COUNTERS;
+            self.live[c / 64] &= !(1u64 << (c % 64));
         }
+    }
+
+    fn is_live(&self, c: u64) -> bool {
+        let c = c as usize % COUNTERS;
+        self.live[c / 64] & (1u64 << (c % 64)) != 0
     }
 
     /// The next value, `size` bytes.
     pub fn allocate(&mut self) -> Vec<u8> {
         let bits = 8 * (self.size - 2) as u32;
-        let space = if bits >= 64 {
-            u64::MAX
+        let space = if bits >= 16 {
+            COUNTERS as u64
         } else {
-            (1u64 << bits) - 1
+            1u64 << bits
         };
-        // Skip counters still held; bounded, since far fewer sessions live than the space holds.
-        let mut counter = self.next & space;
-        for _ in 0..=self.live.len() {
-            if !self.live.contains(&counter) {
+        // Skip counters still held; bounded by the space.
+        let mut counter = self.next % space;
+        for _ in 0..space {
+            if !self.is_live(counter) {
                 break;
             }
-            counter = counter.wrapping_add(1) & space;
+            counter = (counter + 1) % space;
         }
-        self.live.insert(counter);
-        self.next = counter.wrapping_add(1);
+        let c = counter as usize;
+        self.live[c / 64] |= 1u64 << (c % 64);
+        self.next = counter + 1;
         let mut value = Vec::with_capacity(self.size);
         value.extend_from_slice(&self.prefix.to_be_bytes());
         let counter_bytes = counter.to_be_bytes();
@@ -108,12 +119,25 @@ mod tests {
         assert_eq!(a.allocate(), [0xab, 0x37, 0x00, 0x01]);
         let mut b = ExtranonceAllocator::new(1, 2, 3, 8);
         assert_eq!(b.allocate().len(), 8);
-        let mut c = ExtranonceAllocator::new(1, 2, 3, 2);
-        assert_eq!(c.allocate(), [0x01, 0x23]);
-        assert_eq!(
-            c.allocate(),
-            [0x01, 0x23],
-            "a 2-byte extranonce1 only tells processes and shards apart"
-        );
+    }
+
+    #[test]
+    fn a_counter_is_not_reused_while_its_session_lives() {
+        // 3 bytes: 256 counters, so wrapping around is quick to reach.
+        let mut a = ExtranonceAllocator::new(0, 0, 0, 3);
+        let first = a.allocate();
+        for _ in 0..600 {
+            let v = a.allocate();
+            assert_ne!(v, first, "the first session is still connected");
+            a.release(&v);
+        }
+        a.release(&first);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..256 {
+            assert!(
+                seen.insert(a.allocate()),
+                "all 256 free values are handed out once"
+            );
+        }
     }
 }
