@@ -3,6 +3,7 @@
 //! - [`work`]: Bitcoin work, from a node's block template to a block the node accepts.
 //! - `ring`: shared-memory rings between the control plane and the gateway shards.
 
+pub mod config;
 pub mod ring;
 pub mod sha256d;
 pub mod stratum;

@@ -9,24 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// A configuration that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("config {path}: cannot read: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("config {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("config {path}: key `{key}` = {value}: expected {expected}")]
-    Invalid {
-        path: PathBuf,
-        key: String,
-        value: String,
-        expected: String,
-    },
-}
+pub use ironpool_shared::config::{ConfigError, InvalidKey};
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
@@ -338,37 +321,23 @@ impl Gateway {
     }
 }
 
-struct Invalid(String, String, String);
-
 fn invalid(
     key: impl Into<String>,
     value: impl std::fmt::Debug,
     expected: impl Into<String>,
-) -> Invalid {
-    Invalid(key.into(), format!("{value:?}"), expected.into())
+) -> InvalidKey {
+    InvalidKey::new(key, value, expected)
 }
 
 impl GatewayConfig {
     /// Loads, parses and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Gateway, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let raw: GatewayConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.to_string().trim().replace('\n', " | "),
-        })?;
+        let raw: GatewayConfig = ironpool_shared::config::load(path)?;
         raw.validate()
-            .map_err(|Invalid(key, value, expected)| ConfigError::Invalid {
-                path: path.to_owned(),
-                key,
-                value,
-                expected,
-            })
+            .map_err(|key| ConfigError::invalid(path, key))
     }
 
-    fn validate(&self) -> Result<Gateway, Invalid> {
+    fn validate(&self) -> Result<Gateway, InvalidKey> {
         let g = &self.gateway;
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())

@@ -1,0 +1,86 @@
+//! Configuration files: TOML, one per role, every key documented in `conf/` with its default.
+//!
+//! Loading is two steps, the same for every role. Serde checks the shape (unknown keys and wrong
+//! types are refused with the key's path: [`load`]), then the role's `validate` checks meaning (an
+//! address for the wrong network, a zero interval) and names the key, the value and what was
+//! expected ([`InvalidKey`]).
+
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config {path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not TOML, or a key of the wrong type, or an unknown key.
+    #[error("config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// A key whose value is not acceptable.
+    #[error("config {path}: key `{key}` = {value}: expected {expected}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        value: String,
+        expected: String,
+    },
+}
+
+/// A semantic problem found by `validate`, before the file path is attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidKey {
+    /// Dotted path of the key, with indexes: `node[1].url`.
+    pub key: String,
+    /// The value as written (quoted for strings).
+    pub value: String,
+    /// What would be accepted.
+    pub expected: String,
+}
+
+impl InvalidKey {
+    pub fn new(
+        key: impl Into<String>,
+        value: impl std::fmt::Debug,
+        expected: impl Into<String>,
+    ) -> Self {
+        InvalidKey {
+            key: key.into(),
+            value: format!("{value:?}"),
+            expected: expected.into(),
+        }
+    }
+}
+
+/// Parses `text` (from `path`, for messages) into `T`.
+pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        // toml's message names the key and shows the line; keep it on one line for logs.
+        message: e.to_string().trim().replace('\n', " | "),
+    })
+}
+
+/// Reads and parses the file at `path`.
+pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+impl ConfigError {
+    /// The error for `key` of the file at `path`.
+    pub fn invalid(path: &Path, key: InvalidKey) -> Self {
+        ConfigError::Invalid {
+            path: path.to_owned(),
+            key: key.key,
+            value: key.value,
+            expected: key.expected,
+        }
+    }
+}
