@@ -1,6 +1,6 @@
 //! A CPU miner that talks to the rings directly: jobs from the job ring, block candidates into a
-//! share ring, exactly as a gateway shard hands them over. Used by the jobmaster's integration
-//! tests and by the demo until the stratum gateway and simulated miners take over.
+//! share ring, exactly as a gateway shard hands them over. The jobmaster's integration tests use
+//! it to test the jobmaster without a gateway.
 //!
 //! It grinds real sha256d over real headers; at regtest's target about one nonce in two solves a
 //! block, so it finds blocks quickly without any shortcut in what it checks.

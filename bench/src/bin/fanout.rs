@@ -9,9 +9,7 @@
 
 use clap::Parser;
 use ironpool_shared::ring::{job_ring_path, JobRing, JobRingConfig};
-use ironpool_shared::work::{
-    build_job, BlockTemplate, ExtranonceSizes, JobParams, JobRecord, PayoutRecipient,
-};
+use ironpool_shared::work::JobRecord;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -43,29 +41,7 @@ struct Args {
 }
 
 fn job(job_id: u32) -> JobRecord {
-    let path = format!(
-        "{}/../../shared/fixtures/bitcoin-core-regtest-gbt-10tx.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let json: serde_json::Value = serde_json::from_str(&text).expect("fixture json");
-    let mut template = BlockTemplate::from_json(&json).expect("fixture template");
-    template.previous_block_hash = bitcoin::hashes::Hash::from_byte_array([job_id as u8; 32]);
-    let params = JobParams {
-        tag: b"/bench/".to_vec(),
-        payouts: vec![PayoutRecipient::parse(
-            "n1ESb9aqqxPZMG33uCvA9avKqHAtP5DBau",
-            1,
-            bitcoin::Network::Regtest,
-        )
-        .expect("address")],
-        extranonce: ExtranonceSizes::default(),
-        version_mask: 0x1fff_e000,
-        ntime_roll_secs: 600,
-    };
-    build_job(&template, &params, job_id, true, 0)
-        .expect("job")
-        .record
+    ironpool_bench::fixtures::job(job_id, true, job_id as u8, 0x207f_ffff)
 }
 
 fn rss_bytes(pid: u32) -> u64 {

@@ -76,37 +76,9 @@ impl JobArchive {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ironpool_shared::work::{
-        build_job, BlockTemplate, ExtranonceSizes, JobParams, PayoutRecipient,
-    };
-    use std::sync::Arc;
 
     fn job(id: u32, created_at_us: u64) -> JobContext {
-        let path = format!(
-            "{}/../../shared/fixtures/bitcoin-core-regtest-gbt-10tx.json",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
-        let template = BlockTemplate::from_json(&json).expect("template");
-        let params = JobParams {
-            tag: b"/t/".to_vec(),
-            payouts: vec![PayoutRecipient::parse(
-                "n1ESb9aqqxPZMG33uCvA9avKqHAtP5DBau",
-                1,
-                bitcoin::Network::Regtest,
-            )
-            .expect("address")],
-            extranonce: ExtranonceSizes::default(),
-            version_mask: 0x1fff_e000,
-            ntime_roll_secs: 600,
-        };
-        let built = build_job(&template, &params, id, true, created_at_us).expect("job");
-        JobContext {
-            record: built.record,
-            coinbase: built.coinbase,
-            transactions: Arc::new(template.transactions),
-        }
+        ironpool_bench::fixtures::job_context(id, true, 1, 0x207f_ffff, created_at_us)
     }
 
     #[test]

@@ -6,10 +6,7 @@
 use ironpool_dataplane::config::GatewayConfig;
 use ironpool_dataplane::shard::{self, GatewayControl};
 use ironpool_shared::ring::{job_ring_path, JobRing, JobRingConfig};
-use ironpool_shared::work::{
-    build_job, hash_difficulty, header_for_solution, BlockTemplate, ExtranonceSizes, JobParams,
-    JobRecord, PayoutRecipient, Solution,
-};
+use ironpool_shared::work::{hash_difficulty, header_for_solution, JobRecord, Solution};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -28,30 +25,7 @@ pub struct TestGateway {
 /// A job from Bitcoin Core's regtest fixture with difficulty-1 bits, so that shares at the tiny
 /// session difficulties used here are not blocks.
 pub fn job(job_id: u32, clean: bool, prev_byte: u8) -> JobRecord {
-    let path = format!(
-        "{}/../../shared/fixtures/bitcoin-core-regtest-gbt-10tx.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("json");
-    let mut template = BlockTemplate::from_json(&json).expect("template");
-    template.bits = bitcoin::CompactTarget::from_consensus(0x1d00_ffff);
-    template.previous_block_hash = bitcoin::hashes::Hash::from_byte_array([prev_byte; 32]);
-    let params = JobParams {
-        tag: b"/test/".to_vec(),
-        payouts: vec![PayoutRecipient::parse(
-            "n1ESb9aqqxPZMG33uCvA9avKqHAtP5DBau",
-            1,
-            bitcoin::Network::Regtest,
-        )
-        .expect("address")],
-        extranonce: ExtranonceSizes::default(),
-        version_mask: 0x1fff_e000,
-        ntime_roll_secs: 600,
-    };
-    build_job(&template, &params, job_id, clean, 0)
-        .expect("job")
-        .record
+    ironpool_bench::fixtures::job(job_id, clean, prev_byte, 0x1d00_ffff)
 }
 
 impl TestGateway {
