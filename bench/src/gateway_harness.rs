@@ -1,0 +1,104 @@
+//! A gateway in this process with one shard, fed by a job ring the caller writes itself: tests of
+//! the gateway and of the load generator need no node, only jobs, and publish clean jobs when they
+//! want.
+
+use crate::fixtures;
+use ironpool_dataplane::config::GatewayConfig;
+use ironpool_dataplane::shard::{self, GatewayControl};
+use ironpool_shared::ring::{job_ring_path, JobRing, JobRingConfig};
+use ironpool_shared::work::JobRecord;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A gateway with one shard in this process. For tests and benchmarks: it panics when the
+/// machine cannot give it a directory, a ring or a port.
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub control: Arc<GatewayControl>,
+    pub ring: JobRing,
+    pub dir: PathBuf,
+    pub rings: PathBuf,
+    next_job_id: u32,
+}
+
+/// A job from Bitcoin Core's regtest fixture with difficulty-1 bits, so that shares at the tiny
+/// session difficulties used here are not blocks.
+pub fn job(job_id: u32, clean: bool, prev_byte: u8) -> JobRecord {
+    fixtures::job(job_id, clean, prev_byte, 0x1d00_ffff)
+}
+
+impl TestGateway {
+    /// Starts a one-shard gateway; `extra` is appended to its TOML (e.g. a `[stratum]` table).
+    pub fn start(name: &str, difficulty: f64, extra: &str) -> TestGateway {
+        Self::start_with(name, difficulty, "", extra)
+    }
+
+    /// As `start`, with `gateway_keys` added to the `[gateway]` table.
+    pub fn start_with(name: &str, difficulty: f64, gateway_keys: &str, extra: &str) -> TestGateway {
+        let id = format!("{name}-{}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("ironpool-gwtest-{id}"));
+        let rings = PathBuf::from(format!("/dev/shm/ironpool-gwtest-{id}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&rings);
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::create_dir_all(&rings).expect("rings");
+        let mut ring =
+            JobRing::open(job_ring_path(&rings), &JobRingConfig::default()).expect("job ring");
+        ring.publish(&job(1, true, 1).encode()).expect("publish");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let config = dir.join("gateway.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[gateway]\nshards = 1\npin_cores = false\n{gateway_keys}\n[rings]\ndir = \"{}\"\nspool_dir = \"{}\"\nshare_ring_records = 4096\n\
+                 [[port]]\nlisten = [\"127.0.0.1:{port}\"]\ndifficulty = {difficulty}\nmin_difficulty = {}\n{extra}",
+                rings.display(),
+                dir.join("spool").display(),
+                difficulty.min(0.000_000_1)
+            ),
+        )
+        .expect("config");
+        let settings = GatewayConfig::load(&config).expect("config loads");
+        let control = Arc::new(GatewayControl::default());
+        let _ = shard::start(Arc::new(settings), control.clone());
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "gateway never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TestGateway {
+            addr,
+            control,
+            ring,
+            dir,
+            rings,
+            next_job_id: 2,
+        }
+    }
+
+    /// Publishes a new job; a clean one on a new tip.
+    pub fn publish(&mut self, clean: bool) -> JobRecord {
+        let id = self.next_job_id;
+        self.next_job_id += 1;
+        let record = job(id, clean, if clean { id as u8 } else { 1 });
+        self.ring.publish(&record.encode()).expect("publish");
+        record
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        self.control
+            .stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = std::fs::remove_dir_all(&self.rings);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
