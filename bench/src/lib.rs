@@ -1,6 +1,7 @@
 //! Measurements.
 pub mod fixtures;
 pub mod gateway_harness;
+pub mod harness;
 pub mod loadgen;
 pub mod regtest;
 pub mod ring_miner;
