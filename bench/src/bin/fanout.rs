@@ -8,6 +8,7 @@
 //! Run by `scripts/bench_gateway.sh`, which starts the gateway process.
 
 use clap::Parser;
+use ironpool_bench::harness::system::rss_bytes;
 use ironpool_shared::ring::{job_ring_path, JobRing, JobRingConfig};
 use ironpool_shared::work::JobRecord;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -42,16 +43,6 @@ struct Args {
 
 fn job(job_id: u32) -> JobRecord {
     ironpool_bench::fixtures::job(job_id, true, job_id as u8, 0x207f_ffff)
-}
-
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {

@@ -14,6 +14,7 @@
 //!
 //! Example: `cargo run --release -p ironpool-bench --bin ring_latency -- --count 10000`
 
+use ironpool_bench::loadgen::clock::monotonic_ns;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -104,20 +105,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// CLOCK_MONOTONIC in nanoseconds: the same clock in every process (unlike `Instant`, which
-/// cannot cross a process boundary).
-fn monotonic_ns() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid timespec for the call to fill; the clock id is a constant.
-    let result = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut now) };
-    debug_assert_eq!(result, 0, "clock_gettime(CLOCK_MONOTONIC)");
-    // Casts: monotonic time is non-negative, tv_nsec < 1e9.
-    (now.tv_sec as u64) * 1_000_000_000 + now.tv_nsec as u64
 }
 
 fn pin_to(cpu: Option<usize>) -> Result<(), String> {
