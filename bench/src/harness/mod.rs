@@ -191,11 +191,15 @@ fn merge(answers: &[String], key: &str) -> Result<Histogram<u64>, String> {
     Ok(merged)
 }
 
-fn sum(answers: &[String], key: &str) -> u64 {
+/// The numeric `key` of each answer that has it.
+fn values<'a>(answers: &'a [String], key: &'a str) -> impl Iterator<Item = u64> + 'a {
     answers
         .iter()
-        .filter_map(|a| fields(a).get(key).and_then(|v| v.parse::<u64>().ok()))
-        .sum()
+        .filter_map(move |a| fields(a).get(key).and_then(|v| v.parse::<u64>().ok()))
+}
+
+fn sum(answers: &[String], key: &str) -> u64 {
+    values(answers, key).sum()
 }
 
 /// One complete run.
@@ -369,24 +373,8 @@ pub fn run_once(cfg: &HarnessConfig, run: usize) -> Result<RunFigures, String> {
         .iter_mut()
         .map(|lg| lg.answer(Duration::from_secs(620)))
         .collect::<Result<_, _>>()?;
-    let first_ns = connected
-        .iter()
-        .filter_map(|a| {
-            fields(a)
-                .get("first_connect_ns")
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .min()
-        .unwrap_or(0);
-    let last_ns = connected
-        .iter()
-        .filter_map(|a| {
-            fields(a)
-                .get("last_authorized_ns")
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .max()
-        .unwrap_or(0);
+    let first_ns = values(&connected, "first_connect_ns").min().unwrap_or(0);
+    let last_ns = values(&connected, "last_authorized_ns").max().unwrap_or(0);
     figures.miners_held = sum(&connected, "authorized");
     figures.connect_failures = sum(&connected, "connect_failures");
     figures.connects_per_s =
