@@ -1,49 +1,19 @@
 //! Blocks assembled from Bitcoin Core's regtest templates (`../shared/fixtures/`) must pass the
 //! `bitcoin` crate's own merkle-root and witness-commitment checks, and decode as the block we meant.
 
+mod support;
+use support::{params, template};
+
 use bitcoin::consensus::deserialize;
-use bitcoin::{Block, Network};
+use bitcoin::Block;
 use ironpool_shared::work::{
-    assemble_block, build_job, check_solution_policy, BlockTemplate, ExtranonceSizes, JobParams,
-    PayoutRecipient, Solution,
+    assemble_block, build_job, check_solution_policy, BlockTemplate, ExtranonceSizes, Solution,
 };
-
-fn template(name: &str) -> BlockTemplate {
-    let path = format!(
-        "{}/../../shared/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    BlockTemplate::from_json(&serde_json::from_str(&text).expect("JSON")).expect("valid template")
-}
-
-fn params(tag: &str) -> JobParams {
-    JobParams {
-        tag: tag.as_bytes().to_vec(),
-        payouts: vec![
-            PayoutRecipient::parse(
-                "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080",
-                3,
-                Network::Regtest,
-            )
-            .expect("p2wpkh"),
-            PayoutRecipient::parse(
-                "bcrt1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3qzf4jry",
-                1,
-                Network::Regtest,
-            )
-            .expect("p2wsh"),
-        ],
-        extranonce: ExtranonceSizes::default(),
-        version_mask: 0x1fff_e000,
-        ntime_roll_secs: 600,
-    }
-}
 
 /// Grinds nonces until the header meets regtest's target (about one nonce in two).
 fn solve(name: &str, tag: &str, version_bits: u32) -> (BlockTemplate, Block) {
     let t = template(name);
-    let job = build_job(&t, &params(tag), 7, true, 0).expect("job");
+    let job = build_job(&t, &params(tag, ExtranonceSizes::default()), 7, true, 0).expect("job");
     for nonce in 0..1_000u32 {
         let solution = Solution {
             extranonce1: vec![0xde, 0xad, 0xbe, 0xef],
@@ -116,7 +86,7 @@ fn a_changed_transaction_fails_the_checks() {
 #[test]
 fn the_pool_policy_refuses_version_bits_outside_the_mask_and_late_ntime() {
     let t = template("bitcoin-core-regtest-gbt-10tx.json");
-    let job = build_job(&t, &params(""), 1, true, 0).expect("job");
+    let job = build_job(&t, &params("", ExtranonceSizes::default()), 1, true, 0).expect("job");
     let solution = Solution {
         extranonce1: vec![0; 4],
         extranonce2: vec![0; 8],
@@ -145,7 +115,7 @@ fn the_pool_policy_refuses_version_bits_outside_the_mask_and_late_ntime() {
 fn work_starts_at_mintime_when_the_node_sends_it_after_curtime() {
     let mut t = template("bitcoin-core-regtest-gbt-10tx.json");
     t.mintime = t.curtime + 100;
-    let job = build_job(&t, &params(""), 1, true, 0).expect("job");
+    let job = build_job(&t, &params("", ExtranonceSizes::default()), 1, true, 0).expect("job");
     assert_eq!(job.record.ntime, t.curtime + 100);
     assert_eq!(job.record.ntime_min, t.curtime + 100);
     assert_eq!(job.record.ntime_max, t.curtime + 700);
@@ -156,7 +126,14 @@ fn the_miner_side_header_equals_the_assembled_blocks_header() {
     // What a miner hashes from the job record alone (coinb1/coinb2/branch) must be the header of
     // the block the jobmaster assembles from the full template.
     let t = template("bitcoin-core-regtest-gbt-300tx.json");
-    let job = build_job(&t, &params("/ironpool/"), 9, true, 0).expect("job");
+    let job = build_job(
+        &t,
+        &params("/ironpool/", ExtranonceSizes::default()),
+        9,
+        true,
+        0,
+    )
+    .expect("job");
     let solution = Solution {
         extranonce1: vec![1, 2, 3, 4],
         extranonce2: vec![9; 8],

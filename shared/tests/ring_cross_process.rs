@@ -4,48 +4,23 @@
 //! through their exit status (they assert) and marker files in the test directory; the parent
 //! waits for markers and exits with deadlines, so a hang fails instead of blocking the suite.
 
+mod support;
+use support::{job_config, share_config, TestDir};
+
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use ironpool_shared::ring::{
-    job_ring_path, share_ring_path, JobRing, JobRingConfig, JobRingOpened, JobRingReader,
-    PushError, SenderCounters, Sent, ShareConsumer, ShareKind, ShareProducer, ShareRecord,
-    ShareRingConfig, ShareSender, ShareSenderConfig, WaitOutcome,
+    job_ring_path, share_ring_path, JobRing, JobRingOpened, JobRingReader, PushError,
+    SenderCounters, Sent, ShareConsumer, ShareKind, ShareProducer, ShareRecord, ShareSender,
+    ShareSenderConfig, WaitOutcome,
 };
 
 const ROLE_ENV: &str = "IRONPOOL_RING_CHILD_ROLE";
 const DIR_ENV: &str = "IRONPOOL_RING_CHILD_DIR";
 const DEADLINE: Duration = Duration::from_secs(60);
-
-static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
-
-struct TestDir(PathBuf);
-
-impl TestDir {
-    fn new(name: &str) -> Self {
-        let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
-        let dir = PathBuf::from(format!(
-            "/dev/shm/ironpool-xtest-{}-{n}-{name}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create test dir");
-        TestDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A child process that is killed (SIGKILL) and reaped if the test fails before it exits, so a
 /// failing test leaves nothing running.
@@ -182,13 +157,6 @@ fn share(i: u32, kind: ShareKind) -> ShareRecord {
     }
 }
 
-fn job_config(slot_count: u32, slot_capacity: u32) -> JobRingConfig {
-    JobRingConfig {
-        slot_count,
-        slot_capacity,
-    }
-}
-
 /// Reads the next record, waiting up to the deadline; returns (sequence, resync, epoch).
 fn read_next(reader: &mut JobRingReader) -> (u64, bool, u64) {
     let deadline = Instant::now() + DEADLINE;
@@ -300,13 +268,6 @@ fn child_job_reader_newest(dir: &Path, args: &[&str]) {
     mark(dir, "ready");
     let (sequence, resync, _) = read_next(&mut reader);
     assert_eq!((sequence, resync), (newest + 1, false));
-}
-
-fn share_config(capacity: u32, reserved: u32) -> ShareRingConfig {
-    ShareRingConfig {
-        capacity,
-        reserved_for_blocks: reserved,
-    }
 }
 
 /// `share_producer:count:capacity`: creates the ring, marks `ready`, pushes share 0..count,

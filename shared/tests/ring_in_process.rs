@@ -4,52 +4,19 @@
 //!
 //! Every test works in its own directory under /dev/shm and removes it at the end.
 
+mod support;
+use support::{job_config, share_config, TestDir};
+
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ironpool_shared::ring::{
-    job_ring_path, share_ring_path, JobRing, JobRingConfig, JobRingOpened, JobRingReader, PopError,
-    PushError, RingError, Sent, ShareConsumer, ShareKind, ShareProducer, ShareRecord,
-    ShareRingConfig, ShareSender, ShareSenderConfig, WaitOutcome,
+    job_ring_path, share_ring_path, JobRing, JobRingOpened, JobRingReader, PopError, PushError,
+    RingError, Sent, ShareConsumer, ShareKind, ShareProducer, ShareRecord, ShareSender,
+    ShareSenderConfig, WaitOutcome,
 };
-
-static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
-
-/// A fresh directory for one test, removed on drop.
-struct TestDir(PathBuf);
-
-impl TestDir {
-    fn new(name: &str) -> Self {
-        let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
-        let dir = PathBuf::from(format!(
-            "/dev/shm/ironpool-test-{}-{n}-{name}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create test dir");
-        TestDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn config(slot_count: u32, slot_capacity: u32) -> JobRingConfig {
-    JobRingConfig {
-        slot_count,
-        slot_capacity,
-    }
-}
 
 /// A payload whose length and bytes both depend on `sequence`, so a torn or stale copy shows.
 fn job_payload(sequence: u64) -> Vec<u8> {
@@ -101,7 +68,7 @@ fn write_at(path: &Path, offset: u64, bytes: &[u8]) {
 fn job_records_arrive_in_order_with_their_payloads() {
     let dir = TestDir::new("job-order");
     let path = job_ring_path(dir.path());
-    let mut writer = JobRing::open(&path, &config(16, 1024)).expect("writer");
+    let mut writer = JobRing::open(&path, &job_config(16, 1024)).expect("writer");
     assert!(matches!(writer.opened(), JobRingOpened::Created));
     assert_eq!(writer.writer_epoch(), 1);
     let mut reader = JobRingReader::attach(&path).expect("reader");
@@ -127,7 +94,7 @@ fn job_records_arrive_in_order_with_their_payloads() {
 fn job_payload_limits() {
     let dir = TestDir::new("job-limits");
     let path = job_ring_path(dir.path());
-    let mut writer = JobRing::open(&path, &config(4, 100)).expect("writer");
+    let mut writer = JobRing::open(&path, &job_config(4, 100)).expect("writer");
     let mut reader = JobRingReader::attach(&path).expect("reader");
     match writer.publish(&[7u8; 101]) {
         Err(RingError::PayloadTooLarge {
@@ -148,7 +115,7 @@ fn job_payload_limits() {
         &[] as &[u8]
     );
     assert!(matches!(
-        JobRing::open(dir.path().join("bad"), &config(3, 100)),
+        JobRing::open(dir.path().join("bad"), &job_config(3, 100)),
         Err(RingError::Config {
             field: "slot_count",
             value: 3,
@@ -156,7 +123,7 @@ fn job_payload_limits() {
         })
     ));
     assert!(matches!(
-        JobRing::open(dir.path().join("bad"), &config(4, 0)),
+        JobRing::open(dir.path().join("bad"), &job_config(4, 0)),
         Err(RingError::Config {
             field: "slot_capacity",
             ..
@@ -168,7 +135,7 @@ fn job_payload_limits() {
 fn late_reader_gets_only_the_newest_with_resync() {
     let dir = TestDir::new("job-late");
     let path = job_ring_path(dir.path());
-    let mut writer = JobRing::open(&path, &config(8, 1024)).expect("writer");
+    let mut writer = JobRing::open(&path, &job_config(8, 1024)).expect("writer");
     for sequence in 1..=5 {
         writer.publish(&job_payload(sequence)).expect("publish");
     }
@@ -186,7 +153,7 @@ fn late_reader_gets_only_the_newest_with_resync() {
 fn lapped_reader_skips_to_the_newest_with_resync() {
     let dir = TestDir::new("job-lapped");
     let path = job_ring_path(dir.path());
-    let mut writer = JobRing::open(&path, &config(4, 1024)).expect("writer");
+    let mut writer = JobRing::open(&path, &job_config(4, 1024)).expect("writer");
     let mut reader = JobRingReader::attach(&path).expect("reader");
     writer.publish(&job_payload(1)).expect("publish");
     assert_eq!(
@@ -213,18 +180,18 @@ fn lapped_reader_skips_to_the_newest_with_resync() {
 fn writer_reattach_keeps_head_and_bumps_epoch_and_a_second_writer_is_refused() {
     let dir = TestDir::new("job-reattach");
     let path = job_ring_path(dir.path());
-    let mut writer = JobRing::open(&path, &config(8, 1024)).expect("writer");
+    let mut writer = JobRing::open(&path, &job_config(8, 1024)).expect("writer");
     let mut reader = JobRingReader::attach(&path).expect("reader");
     writer.publish(&job_payload(1)).expect("publish");
     writer.publish(&job_payload(2)).expect("publish");
-    match JobRing::open(&path, &config(8, 1024)) {
+    match JobRing::open(&path, &job_config(8, 1024)) {
         Err(error @ RingError::Busy { .. }) => {
             assert!(error.to_string().contains("job ring writer"), "{error}");
         }
         other => panic!("a second live writer must be refused, got {other:?}"),
     }
     drop(writer);
-    let mut writer = JobRing::open(&path, &config(8, 1024)).expect("writer again");
+    let mut writer = JobRing::open(&path, &job_config(8, 1024)).expect("writer again");
     assert!(matches!(writer.opened(), JobRingOpened::Attached));
     assert_eq!((writer.head(), writer.writer_epoch()), (2, 2));
     assert_eq!(writer.publish(&job_payload(3)).expect("publish"), 3);
@@ -241,7 +208,7 @@ fn writer_reattach_keeps_head_and_bumps_epoch_and_a_second_writer_is_refused() {
 fn incompatible_file_is_replaced_and_readers_reattach() {
     let dir = TestDir::new("job-replace");
     let path = job_ring_path(dir.path());
-    let mut writer = JobRing::open(&path, &config(8, 1024)).expect("writer");
+    let mut writer = JobRing::open(&path, &job_config(8, 1024)).expect("writer");
     writer.publish(b"old-1").expect("publish");
     let mut reader = JobRingReader::attach(&path).expect("reader");
     assert_eq!(
@@ -251,7 +218,7 @@ fn incompatible_file_is_replaced_and_readers_reattach() {
     let old_inode = reader.inode();
     drop(writer);
 
-    let mut writer = JobRing::open(&path, &config(8, 2048)).expect("replacing writer");
+    let mut writer = JobRing::open(&path, &job_config(8, 2048)).expect("replacing writer");
     match writer.opened() {
         JobRingOpened::Replaced {
             reason:
@@ -301,7 +268,7 @@ fn incompatible_file_is_replaced_and_readers_reattach() {
 fn file_replaced_without_retirement_is_noticed_by_inode() {
     let dir = TestDir::new("job-inode");
     let path = job_ring_path(dir.path());
-    let mut writer = JobRing::open(&path, &config(8, 1024)).expect("writer");
+    let mut writer = JobRing::open(&path, &job_config(8, 1024)).expect("writer");
     writer.publish(b"first").expect("publish");
     let mut reader = JobRingReader::attach(&path).expect("reader");
     assert_eq!(
@@ -310,7 +277,7 @@ fn file_replaced_without_retirement_is_noticed_by_inode() {
     );
     drop(writer);
     std::fs::remove_file(&path).expect("remove");
-    let mut writer = JobRing::open(&path, &config(8, 1024)).expect("new writer");
+    let mut writer = JobRing::open(&path, &job_config(8, 1024)).expect("new writer");
     assert!(matches!(writer.opened(), JobRingOpened::Created));
     writer.publish(b"second").expect("publish");
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -360,7 +327,7 @@ fn corrupt_job_ring_headers_give_precise_errors() {
     ));
 
     std::fs::remove_file(&path).expect("remove");
-    let mut writer = JobRing::open(&path, &config(8, 1024)).expect("writer");
+    let mut writer = JobRing::open(&path, &job_config(8, 1024)).expect("writer");
     writer.publish(&job_payload(1)).expect("publish");
     write_at(&path, 8, &7u32.to_le_bytes());
     assert!(matches!(
@@ -443,7 +410,7 @@ fn corrupt_job_ring_headers_give_precise_errors() {
 fn wait_sleeps_without_spinning_and_wakes_on_publish() {
     let dir = TestDir::new("job-wait");
     let path = job_ring_path(dir.path());
-    let mut writer = JobRing::open(&path, &config(8, 1024)).expect("writer");
+    let mut writer = JobRing::open(&path, &job_config(8, 1024)).expect("writer");
     let mut reader = JobRingReader::attach(&path).expect("reader");
     assert!(reader.try_read().expect("read").is_none());
 
@@ -509,10 +476,7 @@ fn thread_cpu_time() -> Duration {
 fn share_ring_reserves_slots_for_block_candidates() {
     let dir = TestDir::new("share-reserve");
     let path = share_ring_path(dir.path(), 0);
-    let config = ShareRingConfig {
-        capacity: 8,
-        reserved_for_blocks: 2,
-    };
+    let config = share_config(8, 2);
     let mut producer = ShareProducer::open(&path, &config).expect("producer");
     let mut consumer = ShareConsumer::open(&path).expect("consumer");
     for i in 0..6 {
@@ -562,13 +526,7 @@ fn share_ring_reserves_slots_for_block_candidates() {
         .expect("room after commit");
     assert_eq!(pop_all(&mut consumer), vec![share(7, ShareKind::Share)]);
     assert!(matches!(
-        ShareProducer::open(
-            dir.path().join("x"),
-            &ShareRingConfig {
-                capacity: 8,
-                reserved_for_blocks: 8
-            }
-        ),
+        ShareProducer::open(dir.path().join("x"), &share_config(8, 8)),
         Err(RingError::Config {
             field: "reserved_for_blocks",
             ..
@@ -580,14 +538,7 @@ fn share_ring_reserves_slots_for_block_candidates() {
 fn uncommitted_records_are_read_again_by_a_new_consumer() {
     let dir = TestDir::new("share-commit");
     let path = share_ring_path(dir.path(), 1);
-    let mut producer = ShareProducer::open(
-        &path,
-        &ShareRingConfig {
-            capacity: 16,
-            reserved_for_blocks: 2,
-        },
-    )
-    .expect("producer");
+    let mut producer = ShareProducer::open(&path, &share_config(16, 2)).expect("producer");
     for i in 0..10 {
         producer
             .try_push(&share(i, ShareKind::Share))
@@ -602,17 +553,11 @@ fn uncommitted_records_are_read_again_by_a_new_consumer() {
         "one consumer at a time"
     );
     for i in 0..4 {
-        assert_eq!(
-            consumer.pop().expect("some").expect("valid"),
-            share(i, ShareKind::Share)
-        );
+        assert_eq!(pop_one(&mut consumer), share(i, ShareKind::Share));
     }
     consumer.commit();
     for i in 4..7 {
-        assert_eq!(
-            consumer.pop().expect("some").expect("valid"),
-            share(i, ShareKind::Share)
-        );
+        assert_eq!(pop_one(&mut consumer), share(i, ShareKind::Share));
     }
     assert_eq!(consumer.uncommitted(), 3);
     drop(consumer);
@@ -626,20 +571,13 @@ fn uncommitted_records_are_read_again_by_a_new_consumer() {
     );
     consumer.rewind();
     assert_eq!(
-        consumer.pop().expect("some").expect("valid"),
+        pop_one(&mut consumer),
         share(4, ShareKind::Share),
         "rewind re-reads"
     );
     // A restarted producer continues from the index in the header.
     drop(producer);
-    let mut producer = ShareProducer::open(
-        &path,
-        &ShareRingConfig {
-            capacity: 16,
-            reserved_for_blocks: 2,
-        },
-    )
-    .expect("producer again");
+    let mut producer = ShareProducer::open(&path, &share_config(16, 2)).expect("producer again");
     assert_eq!((producer.epoch(), producer.pushed_total()), (2, 10));
     producer
         .try_push(&share(10, ShareKind::Share))
@@ -651,24 +589,12 @@ fn uncommitted_records_are_read_again_by_a_new_consumer() {
             .collect::<Vec<_>>()
     );
     assert!(matches!(
-        ShareProducer::open(
-            &path,
-            &ShareRingConfig {
-                capacity: 32,
-                reserved_for_blocks: 2
-            }
-        ),
+        ShareProducer::open(&path, &share_config(32, 2)),
         Err(RingError::Busy { .. })
     ));
     drop(producer);
     assert!(matches!(
-        ShareProducer::open(
-            &path,
-            &ShareRingConfig {
-                capacity: 32,
-                reserved_for_blocks: 2
-            }
-        ),
+        ShareProducer::open(&path, &share_config(32, 2)),
         Err(RingError::Mismatch {
             field: "capacity",
             expected: 32,
@@ -682,14 +608,7 @@ fn uncommitted_records_are_read_again_by_a_new_consumer() {
 fn corrupt_share_ring_gives_errors_not_panics() {
     let dir = TestDir::new("share-corrupt");
     let path = share_ring_path(dir.path(), 2);
-    let mut producer = ShareProducer::open(
-        &path,
-        &ShareRingConfig {
-            capacity: 8,
-            reserved_for_blocks: 1,
-        },
-    )
-    .expect("producer");
+    let mut producer = ShareProducer::open(&path, &share_config(8, 1)).expect("producer");
     for i in 0..3 {
         producer
             .try_push(&share(i, ShareKind::Share))
@@ -698,20 +617,14 @@ fn corrupt_share_ring_gives_errors_not_panics() {
     // Flip a byte inside the second record: that pop reports it, the others are fine.
     write_at(&path, 512 + 256 + 100, &[0x5a]);
     let mut consumer = ShareConsumer::open(&path).expect("consumer");
-    assert_eq!(
-        consumer.pop().expect("some").expect("valid"),
-        share(0, ShareKind::Share)
-    );
+    assert_eq!(pop_one(&mut consumer), share(0, ShareKind::Share));
     match consumer.pop() {
         Some(Err(PopError::Decode { index: 1, source })) => {
             assert!(source.to_string().contains("checksum"), "{source}");
         }
         other => panic!("expected a decode error at index 1, got {other:?}"),
     }
-    assert_eq!(
-        consumer.pop().expect("some").expect("valid"),
-        share(2, ShareKind::Share)
-    );
+    assert_eq!(pop_one(&mut consumer), share(2, ShareKind::Share));
     consumer.commit();
     // A producer index far beyond the consumer's.
     write_at(&path, 128, &1000u64.to_le_bytes());
@@ -760,14 +673,7 @@ fn corrupt_share_ring_gives_errors_not_panics() {
 fn sender_backlogs_then_spools_and_flushes_in_order() {
     let dir = TestDir::new("sender-order");
     let path = share_ring_path(dir.path(), 3);
-    let producer = ShareProducer::open(
-        &path,
-        &ShareRingConfig {
-            capacity: 8,
-            reserved_for_blocks: 2,
-        },
-    )
-    .expect("producer");
+    let producer = ShareProducer::open(&path, &share_config(8, 2)).expect("producer");
     let mut sender = ShareSender::new(
         producer,
         &ShareSenderConfig {
@@ -839,10 +745,7 @@ fn block_candidate_in_a_full_ring_is_held_first_and_spooled_durably() {
     let dir = TestDir::new("sender-block");
     let path = share_ring_path(dir.path(), 4);
     let spool_dir = dir.path().join("spool");
-    let ring = ShareRingConfig {
-        capacity: 4,
-        reserved_for_blocks: 1,
-    };
+    let ring = share_config(4, 1);
     let producer = ShareProducer::open(&path, &ring).expect("producer");
     let mut sender = ShareSender::new(
         producer,
@@ -905,10 +808,7 @@ fn shutdown_spools_the_backlog_and_the_next_sender_replays_everything_in_order()
     let dir = TestDir::new("sender-shutdown");
     let path = share_ring_path(dir.path(), 5);
     let spool_dir = dir.path().join("spool");
-    let ring = ShareRingConfig {
-        capacity: 4,
-        reserved_for_blocks: 1,
-    };
+    let ring = share_config(4, 1);
     let sender_config = ShareSenderConfig {
         spool_dir,
         backlog_max: 3,
@@ -944,4 +844,9 @@ fn shutdown_spools_the_backlog_and_the_next_sender_replays_everything_in_order()
             .collect::<Vec<_>>()
     );
     assert_eq!(sender.counters().replayed, 7);
+}
+
+/// The next record, which the test knows is there and valid.
+fn pop_one(consumer: &mut ShareConsumer) -> ShareRecord {
+    consumer.pop().expect("some").expect("valid")
 }

@@ -3,43 +3,17 @@
 //! `ironpool_shared::work::header_for_solution`) on the fixtures' jobs and on thousands of random
 //! shares whose coinbase lengths cross every padding boundary, mixed in ragged batches.
 
+mod support;
+use support::{params, template, Rng};
+
 use bitcoin::block::{Header, Version};
 use bitcoin::hashes::{sha256d, Hash, HashEngine};
-use bitcoin::{BlockHash, CompactTarget, Network, TxMerkleNode};
+use bitcoin::{BlockHash, CompactTarget, TxMerkleNode};
 use ironpool_shared::sha256d::{
     available_backends, best_backend, compress_blocks_with, dispatch, hash_headers_with,
     hash_shares, hash_shares_with, sha256d_header, Backend, JobHasher, ShareWork,
 };
-use ironpool_shared::work::{
-    build_job, header_for_solution, BlockTemplate, ExtranonceSizes, JobParams, JobRecord,
-    PayoutRecipient, Solution,
-};
-
-/// splitmix64: small, deterministic, good enough to pick lengths and bytes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn u32(&mut self) -> u32 {
-        self.next() as u32
-    }
-    /// Uniform in `lo..hi`.
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + (self.next() % (hi - lo) as u64) as usize
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-    fn array32(&mut self) -> [u8; 32] {
-        self.bytes(32).try_into().unwrap()
-    }
-}
+use ironpool_shared::work::{build_job, header_for_solution, ExtranonceSizes, JobRecord, Solution};
 
 /// A job's raw parts.
 #[derive(Clone)]
@@ -308,38 +282,6 @@ fn lockstep_groups_of_one_job_and_their_leftovers() {
     }
 }
 
-fn fixture(name: &str) -> BlockTemplate {
-    let path = format!(
-        "{}/../../shared/fixtures/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    BlockTemplate::from_json(&serde_json::from_str(&text).expect("JSON")).expect("valid template")
-}
-
-fn params(tag: &str, extranonce: ExtranonceSizes) -> JobParams {
-    JobParams {
-        tag: tag.as_bytes().to_vec(),
-        payouts: vec![
-            PayoutRecipient::parse(
-                "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080",
-                3,
-                Network::Regtest,
-            )
-            .expect("p2wpkh"),
-            PayoutRecipient::parse(
-                "bcrt1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3qzf4jry",
-                1,
-                Network::Regtest,
-            )
-            .expect("p2wsh"),
-        ],
-        extranonce,
-        version_mask: 0x1fff_e000,
-        ntime_roll_secs: 600,
-    }
-}
-
 #[test]
 fn fixture_jobs_agree_with_header_for_solution() {
     let mut rng = Rng(0x5eed_0004);
@@ -348,7 +290,7 @@ fn fixture_jobs_agree_with_header_for_solution() {
         "bitcoin-core-regtest-gbt-10tx.json",
         "bitcoin-core-regtest-gbt-300tx.json",
     ] {
-        let t = fixture(name);
+        let t = template(name);
         for tag in ["", "/ironpool/", &"x".repeat(200)] {
             for (en1, en2) in [(4, 8), (4, 2), (8, 16), (5, 3)] {
                 let sizes = ExtranonceSizes {

@@ -12,6 +12,9 @@
 //! Two checks: the example of the original stratum specification (slush pool), whose share meets
 //! difficulty 1 only if every byte order is right (2^-32 by chance otherwise), and random jobs.
 
+mod support;
+use support::Rng;
+
 use bitcoin::consensus::serialize;
 use bitcoin::hashes::{sha256d, Hash};
 use bitcoin::hex::{DisplayHex, FromHex};
@@ -220,37 +223,15 @@ fn block_one_rebuilt_from_a_notify_line_has_its_real_hash() {
     assert_eq!(rebuilt, serialize(&header));
 }
 
-/// SplitMix64: deterministic random numbers without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-    fn array32(&mut self) -> [u8; 32] {
-        self.bytes(32).try_into().expect("32")
-    }
-}
-
 #[test]
 fn random_jobs_rebuild_to_the_pool_header() {
     let mut rng = Rng(0x5eed);
     for round in 0..300 {
         let sizes = ExtranonceSizes {
-            extranonce1: 2 + rng.below(7) as usize,
-            extranonce2: 2 + rng.below(15) as usize,
+            extranonce1: 2 + rng.below(7),
+            extranonce2: 2 + rng.below(15),
         };
-        let (coinb1_len, coinb2_len) = (rng.below(140) as usize, rng.below(400) as usize);
+        let (coinb1_len, coinb2_len) = (rng.below(140), rng.below(400));
         let version_mask = if round % 2 == 0 { 0x1fff_e000 } else { 0 };
         let job = JobRecord {
             job_id: rng.next() as u32,

@@ -2,6 +2,9 @@
 //! no-panic property on random bytes, every truncation and every byte flip of real lines, deep
 //! nesting, huge numbers and wrong types.
 
+mod support;
+use support::Rng;
+
 use std::borrow::Cow;
 
 use ironpool_shared::stratum::{
@@ -739,22 +742,6 @@ fn other_keys_are_ignored_in_any_order() {
         panic!("submit");
     };
     assert_eq!((id.as_json(), submit.job_id), ("8", 0xa));
-}
-
-/// SplitMix64: deterministic random numbers without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 const REAL_LINES: [&str; 9] = [

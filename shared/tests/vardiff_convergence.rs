@@ -16,35 +16,14 @@
 //! After an hour or two the difficulty is within 1.42x of the ideal in every run (p50 1.13x), and
 //! a steady miner at the right difficulty saw 49 changes in 800 miner-hours (p98: 3 in 4 hours).
 
+mod support;
+use support::Rng;
+
 use std::time::{Duration, Instant};
 
 use ironpool_shared::vardiff::{round_significant, Vardiff, VardiffConfig};
 
 const TWO_32: f64 = 4_294_967_296.0;
-
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in (0, 1].
-    fn unit(&mut self) -> f64 {
-        ((self.next() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-    }
-    /// Exponential with the given rate (events per second).
-    fn exp(&mut self, rate: f64) -> f64 {
-        if rate <= 0.0 {
-            return f64::INFINITY;
-        }
-        -self.unit().ln() / rate
-    }
-}
 
 /// What happened in a simulation.
 struct Trace {
