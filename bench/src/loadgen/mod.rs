@@ -105,17 +105,21 @@ impl Loadgen {
     pub fn wait_authorized(&self, miners: u64, timeout: Duration) -> Result<Report, LoadgenError> {
         let deadline = Instant::now() + timeout;
         loop {
-            let report = self.report(false)?;
-            if report.authorized_now >= miners {
-                return Ok(report);
+            let (reply, rx) = mpsc::channel();
+            self.commands
+                .send(Command::Progress { reply })
+                .map_err(|_| LoadgenError::Gone)?;
+            let progress = rx.recv().map_err(|_| LoadgenError::Gone)?;
+            if progress.authorized_now >= miners {
+                return self.report(false);
             }
             if Instant::now() >= deadline {
                 return Err(LoadgenError::Timeout(format!(
                     "{} of {miners} miners authorized after {timeout:?} ({} connect failures, {} refused, {} disconnects)",
-                    report.authorized_now,
-                    report.connect_failures,
-                    report.authorize_refused,
-                    report.disconnects
+                    progress.authorized_now,
+                    progress.connect_failures,
+                    progress.authorize_refused,
+                    progress.disconnects
                 )));
             }
             std::thread::sleep(Duration::from_millis(20));

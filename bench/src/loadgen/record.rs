@@ -192,6 +192,15 @@ fn kind_index(kind: ShareKind) -> usize {
         .unwrap_or_default()
 }
 
+/// The connection counters of a [`Report`], cheap to send while connections are awaited.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub authorized_now: u64,
+    pub connect_failures: u64,
+    pub authorize_refused: u64,
+    pub disconnects: u64,
+}
+
 /// When this process's miners received the clean `mining.notify` for one block.
 #[derive(Debug, Clone)]
 pub struct FanoutReport {

@@ -5,7 +5,7 @@ use super::clock::monotonic_ns;
 use super::config::{Driver, LoadgenConfig};
 use super::miner::{miner_task, submit_task, Conn};
 use super::notify::NotifyCache;
-use super::record::{new_histogram, record_us, FanoutReport, Report};
+use super::record::{new_histogram, record_us, FanoutReport, Progress, Report};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -22,6 +22,10 @@ pub enum Command {
     Report {
         reset_shares: bool,
         reply: mpsc::Sender<Report>,
+    },
+    /// How far the connections are, without copying the histograms.
+    Progress {
+        reply: mpsc::Sender<Progress>,
     },
     ShareRate(f64),
     Fanout {
@@ -115,15 +119,33 @@ impl Ctx {
     }
 
     /// The arrivals for `block`, or (no block given) for the first new tip after `trigger_ns`.
-    fn fanout(&self, trigger_ns: u64, block: Option<[u8; 32]>) -> FanoutReport {
-        let arrivals = self.arrivals.borrow();
-        let found = match block {
+    fn find_arrivals<'a>(
+        arrivals: &'a VecDeque<Arrivals>,
+        trigger_ns: u64,
+        block: Option<[u8; 32]>,
+    ) -> Option<&'a Arrivals> {
+        match block {
             Some(block) => arrivals.iter().find(|a| a.prev_hash == block),
             None => arrivals
                 .iter()
                 .filter(|a| a.first_ns >= trigger_ns)
                 .min_by_key(|a| a.first_ns),
-        };
+        }
+    }
+
+    /// Whether every authorized miner has the block's clean notify: polled while a fan-out is
+    /// awaited, so it only counts (the histogram is built once, by [`fanout`](Self::fanout)).
+    fn fanout_complete(&self, trigger_ns: u64, block: Option<[u8; 32]>) -> bool {
+        let arrivals = self.arrivals.borrow();
+        Self::find_arrivals(&arrivals, trigger_ns, block).is_some_and(|a| {
+            a.at_ns.iter().filter(|at| **at >= trigger_ns).count() as u64
+                >= self.report.borrow().authorized_now
+        })
+    }
+
+    fn fanout(&self, trigger_ns: u64, block: Option<[u8; 32]>) -> FanoutReport {
+        let arrivals = self.arrivals.borrow();
+        let found = Self::find_arrivals(&arrivals, trigger_ns, block);
         let mut latency = new_histogram();
         let mut received = 0;
         if let Some(a) = found {
@@ -230,6 +252,15 @@ async fn main(
                     report.reset_shares();
                 }
             }
+            Command::Progress { reply } => {
+                let report = ctx.report.borrow();
+                let _ = reply.send(Progress {
+                    authorized_now: report.authorized_now,
+                    connect_failures: report.connect_failures,
+                    authorize_refused: report.authorize_refused,
+                    disconnects: report.disconnects,
+                });
+            }
             Command::ShareRate(rate) => ctx.set_share_rate(rate),
             Command::Fanout {
                 trigger_ns,
@@ -240,16 +271,10 @@ async fn main(
                 let ctx = ctx.clone();
                 monoio::spawn(async move {
                     let deadline = monotonic_ns() + timeout.as_nanos() as u64;
-                    loop {
-                        let report = ctx.fanout(trigger_ns, block);
-                        if (report.received >= report.miners && report.block.is_some())
-                            || monotonic_ns() >= deadline
-                        {
-                            let _ = reply.send(report);
-                            return;
-                        }
+                    while !ctx.fanout_complete(trigger_ns, block) && monotonic_ns() < deadline {
                         monoio::time::sleep(Duration::from_millis(5)).await;
                     }
+                    let _ = reply.send(ctx.fanout(trigger_ns, block));
                 });
             }
             Command::Stop { reply } => {
