@@ -21,6 +21,8 @@ pub struct TestGateway {
     pub dir: PathBuf,
     pub rings: PathBuf,
     next_job_id: u32,
+    /// The previous-block byte of the current tip: a non-clean job stays on it.
+    tip_byte: u8,
 }
 
 /// A job from Bitcoin Core's regtest fixture with difficulty-1 bits, so that shares at the tiny
@@ -66,10 +68,13 @@ impl TestGateway {
         .expect("config");
         let settings = GatewayConfig::load(&config).expect("config loads");
         let control = Arc::new(GatewayControl::default());
-        let _ = shard::start(Arc::new(settings), control.clone());
+        let shards = shard::start(Arc::new(settings), control.clone());
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(addr).is_err() {
+            if let Some(ended) = shards.iter().position(|s| s.is_finished()) {
+                panic!("shard {ended} of the test gateway ended at start; see its log");
+            }
             assert!(Instant::now() < deadline, "gateway never listened");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -80,14 +85,18 @@ impl TestGateway {
             dir,
             rings,
             next_job_id: 2,
+            tip_byte: 1,
         }
     }
 
-    /// Publishes a new job; a clean one on a new tip.
+    /// Publishes a new job: a clean one on a new tip, or a non-clean one on the current tip.
     pub fn publish(&mut self, clean: bool) -> JobRecord {
         let id = self.next_job_id;
         self.next_job_id += 1;
-        let record = job(id, clean, if clean { id as u8 } else { 1 });
+        if clean {
+            self.tip_byte = id as u8;
+        }
+        let record = job(id, clean, self.tip_byte);
         self.ring.publish(&record.encode()).expect("publish");
         record
     }
