@@ -36,7 +36,8 @@ impl ShareKind {
         ShareKind::BadVersion,
     ];
 
-    fn index(self) -> usize {
+    /// Position in [`ShareKind::ALL`].
+    pub fn index(self) -> usize {
         self as usize
     }
 
@@ -96,7 +97,8 @@ impl RejectCode {
         }
     }
 
-    fn index(self) -> usize {
+    /// Position in [`RejectCode::ALL`].
+    pub fn index(self) -> usize {
         match self {
             RejectCode::Unrecognized => 6,
             code => code as usize - 20,

@@ -62,11 +62,17 @@ impl NotifyJob {
                 .ok_or_else(|| ProtocolError::field("mining.notify", name, "not a string"))
         };
         let job_id = text(0, "job_id")?;
-        if job_id.is_empty() || job_id.len() > 64 {
+        // Echoed in submits: printable ASCII without quote or backslash, so it needs no escaping.
+        if job_id.is_empty()
+            || job_id.len() > 64
+            || !job_id
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        {
             return Err(ProtocolError::field(
                 "mining.notify",
                 "job_id",
-                "empty or longer than 64 characters",
+                "empty, longer than 64 characters, or not printable ASCII without quotes",
             ));
         }
         let prev_hash = prevhash_from_stratum(text(1, "prevhash")?)
@@ -269,6 +275,12 @@ mod tests {
         let job = NotifyJob::from_params(&notify_params(&record)).expect("valid notify");
         assert_eq!(job.prev_hash, record.prev_hash);
         assert_eq!(job.job_id, "2a");
+        // A job id is echoed inside a JSON string: quotes, backslashes and controls are refused.
+        for bad in ["2\"a", "2\\a", "2 a", "", &"a".repeat(65)] {
+            let mut params = notify_params(&record);
+            params[0] = json!(bad);
+            assert!(NotifyJob::from_params(&params).is_err(), "{bad:?} accepted");
+        }
         for (i, rolled) in [0u32, 0x2000, 0x1fff_e000, 0x0aaa_0000]
             .into_iter()
             .enumerate()
