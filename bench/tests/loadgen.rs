@@ -123,13 +123,24 @@ fn counts_what_the_gateway_counted_and_every_fault_gets_its_code() {
     );
     // Each miner received the first job and the four published after.
     assert_eq!(report.notifies, 12 * 5);
+    // Clean: the first job and the three clean jobs; the fourth stayed on its tip.
+    assert_eq!(report.clean_notifies, 12 * 4);
 }
 
 #[test]
 fn a_connect_storm_over_epoll_with_churn_from_several_source_addresses() {
-    let gw = TestGateway::start("loadgen-storm", DIFFICULTY, "");
+    connect_storm_with_churn(Driver::Epoll);
+}
+
+#[test]
+fn a_connect_storm_over_io_uring_with_churn_from_several_source_addresses() {
+    connect_storm_with_churn(Driver::IoUring);
+}
+
+fn connect_storm_with_churn(driver: Driver) {
+    let gw = TestGateway::start(&format!("loadgen-storm-{driver:?}"), DIFFICULTY, "");
     let mut cfg = LoadgenConfig::new(gw.addr, 300);
-    cfg.driver = Driver::Epoll;
+    cfg.driver = driver;
     cfg.source_ips = (2..6)
         .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
         .collect();
@@ -141,6 +152,12 @@ fn a_connect_storm_over_epoll_with_churn_from_several_source_addresses() {
     std::thread::sleep(Duration::from_millis(1500));
     let report = lg.stop().expect("stop");
     assert_eq!(report.connect_failures, 0, "{}", report.line());
+    assert_eq!(
+        report.disconnects,
+        0,
+        "lifetime ends are not losses: {}",
+        report.line()
+    );
     assert!(
         report.connects > 300,
         "sessions ended at their lifetime and came back: {}",
@@ -286,4 +303,79 @@ fn the_rpc_trigger_makes_the_block_it_reports() {
         }),
         Some(best)
     );
+}
+
+/// A pool that authorizes twice, then sends a difficulty and one job, and never answers a submit:
+/// faults the gateway cannot be made to show.
+fn silent_pool(difficulty: f64) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut writer = stream.try_clone().expect("clone");
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let answer = if line.contains("mining.subscribe") {
+                        r#"{"id":2,"result":[[],"01020304",8],"error":null}"#.to_owned()
+                    } else if line.contains("mining.authorize") {
+                        format!(
+                            "{}\n{}\n{{\"id\":null,\"method\":\"mining.set_difficulty\",\"params\":[{difficulty:e}]}}\n{NOTIFY}",
+                            r#"{"id":3,"result":true,"error":null}"#,
+                            r#"{"id":3,"result":true,"error":null}"#
+                        )
+                    } else {
+                        continue;
+                    };
+                    if writeln!(writer, "{answer}").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+const NOTIFY: &str = r#"{"id":null,"method":"mining.notify","params":["1f","00000000000000000000000000000000000000000000000000000000000000aa","01000000010000000000000000000000000000000000000000000000000000000000000000ffffffff0d03","ffffffff0100f2052a010000001976a914000000000000000000000000000000000000000088ac00000000",[],"20000000","1d00ffff","5f5e1000",true]}"#;
+
+#[test]
+fn a_pool_that_never_answers_costs_bounded_memory_and_every_share_is_accounted() {
+    let mut cfg = LoadgenConfig::new(silent_pool(DIFFICULTY), 1);
+    cfg.share_rate = 600.0;
+    let lg = Loadgen::start(cfg).expect("start");
+    lg.wait_authorized(1, Duration::from_secs(10))
+        .expect("authorized");
+    std::thread::sleep(Duration::from_secs(3));
+    let running = lg.report(false).expect("report");
+    let valid = running.kind(ShareKind::Valid);
+    assert!(valid.submitted > 1024 + 100, "{}", running.line());
+    // More than PENDING_MAX waiting: the oldest were given up, counted unanswered.
+    assert_eq!(
+        valid.unanswered,
+        valid.submitted - 1024,
+        "{}",
+        running.line()
+    );
+    // The second "authorized" is the pool's error, counted once, and the miner is authorized once.
+    assert_eq!((running.authorized_now, running.protocol_errors), (1, 1));
+    let report = lg.stop().expect("stop");
+    let valid = report.kind(ShareKind::Valid);
+    assert_eq!(
+        valid.unanswered, valid.submitted,
+        "every share given up at stop"
+    );
+    assert_eq!(report.connect_to_authorized.len(), 1);
+}
+
+#[test]
+fn a_difficulty_too_high_to_grind_is_counted_not_ground() {
+    let mut cfg = LoadgenConfig::new(silent_pool(1.0), 1);
+    cfg.share_rate = 50.0;
+    let lg = Loadgen::start(cfg).expect("start");
+    lg.wait_authorized(1, Duration::from_secs(10))
+        .expect("authorized");
+    std::thread::sleep(Duration::from_millis(500));
+    let report = lg.stop().expect("stop");
+    assert!(report.too_hard >= 5, "{}", report.line());
+    assert_eq!(report.totals().submitted, 0);
 }

@@ -15,7 +15,7 @@
 //! `fanout <trigger_ns> <block hash|none> <timeout_ms>`, `stop`.
 
 use clap::Parser;
-use ironpool_bench::loadgen::trigger::{internal_order, Trigger};
+use ironpool_bench::loadgen::trigger::{display_hex, internal_order, Trigger};
 use ironpool_bench::loadgen::{Driver, Loadgen, LoadgenConfig, ShareMix};
 use std::io::BufRead;
 use std::net::{IpAddr, SocketAddr};
@@ -235,10 +235,7 @@ fn control(lg: &Loadgen, trigger: Option<&Trigger>) -> Result<(), String> {
                 .map(|()| "OK".to_owned()),
             ["trigger"] => match trigger {
                 Some(t) => t.fire().map(|f| {
-                    let block = f.block.map_or("none".to_owned(), |mut b| {
-                        b.reverse();
-                        b.iter().map(|x| format!("{x:02x}")).collect()
-                    });
+                    let block = f.block.map_or("none".to_owned(), |b| display_hex(&b));
                     format!("TRIGGERED at_ns={} block={block}", f.at_ns)
                 }),
                 None => Err("no trigger configured".into()),

@@ -100,9 +100,9 @@ pub struct LoadgenConfig {
     /// Offset of this process's worker numbers, so that several processes use distinct names.
     pub first_index: usize,
     pub password: String,
-    /// Source addresses, used in turn (miner `i` binds `source_ips[i % len]`), each with the
-    /// kernel choosing the port at connect time (`IP_BIND_ADDRESS_NO_PORT`), so that every
-    /// address has its own range of ports per destination. Empty: the system chooses.
+    /// Source addresses, used in turn (miner `i` binds `source_ips[i % len]`, port chosen by the
+    /// kernel at bind time): each address has its own range of ephemeral ports (about 28,000 by
+    /// default), so N addresses hold about N × 28,000 connections. Empty: the system chooses.
     pub source_ips: Vec<IpAddr>,
     pub driver: Driver,
     /// io_uring submission queue entries.

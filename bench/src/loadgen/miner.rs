@@ -3,14 +3,15 @@
 //! on, a second task that submits at the configured rate.
 //!
 //! Only the reading task writes until the miner is authorized (`mining.authorize` follows the
-//! subscribe reply); after that only the submitting task writes, so the two never share a write.
+//! subscribe reply); after that only the submitting task writes. A write takes the write half out
+//! of its cell for its duration, so two writes can never interleave on the socket.
 
 use super::clock::monotonic_ns;
 use super::connect::connect_from;
 use super::notify::Notify;
 use super::record::record_us;
 use super::runtime::Ctx;
-use super::shares::{submit_line, Work};
+use super::shares::{submit_line, Work, HASHES_PER_SHARE_MAX};
 use crate::sim_miner::protocol::{
     parse_configure_result, parse_line, parse_subscribe_result, FromPool,
 };
@@ -19,6 +20,7 @@ use crate::sim_miner::{RejectCode, ShareKind};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt, OwnedReadHalf, OwnedWriteHalf, Splitable};
 use monoio::net::TcpStream;
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::Duration;
@@ -31,6 +33,9 @@ const ID_CONFIGURE: u64 = 1;
 const ID_SUBSCRIBE: u64 = 2;
 const ID_AUTHORIZE: u64 = 3;
 const FIRST_SUBMIT_ID: u64 = 10;
+/// Most submits of one connection awaiting their answers; beyond it the oldest is given up and
+/// counted unanswered (a pool that never answers must not grow this without bound).
+pub const PENDING_MAX: usize = 1024;
 
 /// A submit waiting for its answer.
 struct Pending {
@@ -58,7 +63,8 @@ pub struct Conn {
     work: RefCell<Option<Work>>,
     stale_work: RefCell<Option<Work>>,
     extranonce2_counter: Cell<u64>,
-    pending: RefCell<Vec<Pending>>,
+    /// In submit order: answers usually match the front.
+    pending: RefCell<VecDeque<Pending>>,
     /// Params of the last accepted valid share and its tip.
     last_valid: RefCell<Option<(String, [u8; 32])>>,
     next_id: Cell<u64>,
@@ -74,8 +80,12 @@ impl Conn {
         self.authorized.get() && self.alive.get()
     }
 
-    /// Ends the connection: the reading task sees end of file.
+    /// Ends the connection: the reading task sees end of file. Does nothing once the session
+    /// has ended (its descriptor may then be closed and its number reused).
     pub fn shut(&self) {
+        if !self.alive.get() {
+            return;
+        }
         // Shutting the socket down (not closing it) wakes the pending read with 0 bytes.
         let _ = socket2::SockRef::from(&BorrowedSocket(self.fd)).shutdown(std::net::Shutdown::Both);
     }
@@ -96,8 +106,9 @@ struct BorrowedSocket(RawFd);
 
 impl std::os::fd::AsFd for BorrowedSocket {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        // SAFETY: the descriptor belongs to a TcpStream that the Conn's reading task keeps open
-        // for as long as the Conn is reachable from the task that calls shut().
+        // SAFETY: only called by Conn::shut while `alive` is true: the session's reading half,
+        // which owns the descriptor, is dropped only after `alive` is set false, and nothing
+        // awaits between the check and this use (one thread).
         unsafe { std::os::fd::BorrowedFd::borrow_raw(self.0) }
     }
 }
@@ -177,7 +188,7 @@ async fn session(
         work: RefCell::new(None),
         stale_work: RefCell::new(None),
         extranonce2_counter: Cell::new(0),
-        pending: RefCell::new(Vec::new()),
+        pending: RefCell::new(VecDeque::new()),
         last_valid: RefCell::new(None),
         next_id: Cell::new(FIRST_SUBMIT_ID),
         authorized: Cell::new(false),
@@ -199,7 +210,8 @@ async fn session(
         for p in unanswered {
             report.kind_mut(p.kind).unanswered += 1;
         }
-        if matches!(end, End::Failed) {
+        // Failures before authorization are counted where they happen (connect, refusal).
+        if matches!(end, End::Failed) && conn.authorized.get() {
             report.disconnects += 1;
         }
     }
@@ -289,6 +301,10 @@ async fn run_session(
                     if !write(conn, bytes).await {
                         return End::Failed;
                     }
+                }
+                Step::Authorized if conn.authorized.get() => {
+                    // A second "authorized" for the same request: the pool's mistake, counted.
+                    ctx.report.borrow_mut().protocol_errors += 1;
                 }
                 Step::Authorized => {
                     conn.authorized.set(true);
@@ -385,6 +401,11 @@ fn on_line(ctx: &Ctx, conn: &Conn, line: &[u8], arrival_ns: u64) -> Step {
                 let _ = parse_configure_result(&result);
                 Step::Continue
             }
+            // Only the submitting task writes once authorized: a late subscribe answer is ignored.
+            ID_SUBSCRIBE if conn.authorized.get() => {
+                ctx.report.borrow_mut().protocol_errors += 1;
+                Step::Continue
+            }
             ID_SUBSCRIBE => match parse_subscribe_result(&result) {
                 Ok((extranonce1, extranonce2_size)) if error.is_none() => {
                     *conn.extranonce1.borrow_mut() = extranonce1;
@@ -429,6 +450,7 @@ fn on_notify(ctx: &Ctx, conn: &Conn, notify: Rc<Notify>, arrival_ns: u64) {
     let mut report = ctx.report.borrow_mut();
     report.notifies += 1;
     let previous = conn.job.replace(Some(notify.clone()));
+    let previous_existed = previous.is_some();
     conn.work.borrow_mut().take();
     if notify.job.clean {
         report.clean_notifies += 1;
@@ -437,8 +459,10 @@ fn on_notify(ctx: &Ctx, conn: &Conn, notify: Rc<Notify>, arrival_ns: u64) {
             *conn.stale_job.borrow_mut() = Some(previous);
             conn.stale_work.borrow_mut().take();
         }
-        if conn.last_clean_prev.get() != Some(notify.job.prev_hash) {
-            conn.last_clean_prev.set(Some(notify.job.prev_hash));
+        // A tip change seen while connected is a fan-out arrival; the first job of a session
+        // (a reconnect) is not.
+        let seen_before = conn.last_clean_prev.replace(Some(notify.job.prev_hash));
+        if previous_existed && seen_before != Some(notify.job.prev_hash) {
             ctx.record_arrival(notify.job.prev_hash, arrival_ns);
         }
     }
@@ -459,7 +483,10 @@ fn on_submit_reply(
             ctx.report.borrow_mut().protocol_errors += 1;
             return;
         };
-        pending.swap_remove(at)
+        match pending.remove(at) {
+            Some(p) => p,
+            None => return,
+        }
     };
     let mut report = ctx.report.borrow_mut();
     record_us(
@@ -473,10 +500,7 @@ fn on_submit_reply(
             *conn.last_valid.borrow_mut() = Some((params, pending.prev_hash));
         }
     } else {
-        let code = RejectCode::from_code(code);
-        if let Some(i) = RejectCode::ALL.iter().position(|c| *c == code) {
-            counts.rejected[i] += 1;
-        }
+        counts.rejected[RejectCode::from_code(code).index()] += 1;
     }
 }
 
@@ -489,7 +513,8 @@ pub async fn submit_task(ctx: Rc<Ctx>, conn: Rc<Conn>) {
     }
     // A random phase spreads the process's submits over the interval.
     let phase = (conn.next_random() % 1_000_000) as f64 / 1_000_000.0;
-    let mut next_ns = monotonic_ns() + (phase * 1e9 / rate) as u64;
+    // Float to integer casts saturate: a tiny rate gives a far deadline, never an overflow.
+    let mut next_ns = monotonic_ns().saturating_add((phase * 1e9 / rate) as u64);
     loop {
         let rate = ctx.share_rate.get();
         if rate <= 0.0 || !conn.alive.get() || ctx.stopping.get() {
@@ -501,7 +526,9 @@ pub async fn submit_task(ctx: Rc<Ctx>, conn: Rc<Conn>) {
             continue;
         }
         // Behind by more than a second (the process is saturated): do not burst to catch up.
-        next_ns = next_ns.max(now.saturating_sub(1_000_000_000)) + (1e9 / rate) as u64;
+        next_ns = next_ns
+            .max(now.saturating_sub(1_000_000_000))
+            .saturating_add((1e9 / rate) as u64);
         let Some(line) = make_share(&ctx, &conn) else {
             continue;
         };
@@ -517,6 +544,10 @@ fn make_share(ctx: &Ctx, conn: &Conn) -> Option<Vec<u8>> {
     let job = conn.job.borrow().clone()?;
     let difficulty = conn.difficulty.get()?;
     let hardest = difficulty.max(conn.previous_difficulty.get().unwrap_or(difficulty));
+    if hardest * 4_294_967_296.0 > HASHES_PER_SHARE_MAX {
+        ctx.report.borrow_mut().too_hard += 1;
+        return None;
+    }
     let easiest = difficulty.min(conn.previous_difficulty.get().unwrap_or(difficulty));
     let mix = ctx.cfg.mix;
     let total = mix.valid + mix.duplicate + mix.stale + mix.low_difficulty;
@@ -616,13 +647,25 @@ fn pending(
     prev_hash: [u8; 32],
     line: Vec<u8>,
 ) -> Vec<u8> {
-    conn.pending.borrow_mut().push(Pending {
-        id,
-        kind,
-        sent_ns: monotonic_ns(),
-        params,
-        prev_hash,
-    });
-    ctx.report.borrow_mut().kind_mut(kind).submitted += 1;
+    let evicted = {
+        let mut pending = conn.pending.borrow_mut();
+        let evicted = (pending.len() >= PENDING_MAX)
+            .then(|| pending.pop_front())
+            .flatten();
+        pending.push_back(Pending {
+            id,
+            kind,
+            sent_ns: monotonic_ns(),
+            params,
+            prev_hash,
+        });
+        evicted
+    };
+    let mut report = ctx.report.borrow_mut();
+    if let Some(given_up) = evicted {
+        report.kind_mut(given_up.kind).unanswered += 1;
+    }
+    report.kind_mut(kind).submitted += 1;
+    drop(report);
     line
 }

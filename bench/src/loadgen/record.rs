@@ -1,6 +1,7 @@
 //! What a load generator counts and times, and how it reports it: one `key=value` line per report,
 //! with each histogram serialized (hdrhistogram V2, hex) so that a harness can merge processes.
 
+use super::trigger::display_hex;
 use crate::sim_miner::{RejectCode, ShareKind};
 use bitcoin::hex::{DisplayHex, FromHex};
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
@@ -43,16 +44,14 @@ pub struct KindCounts {
     pub accepted: u64,
     /// Rejected, by code ([`RejectCode::ALL`] order).
     pub rejected: [u64; 7],
-    /// The connection ended before the answer came.
+    /// The connection ended before the answer came, or more than
+    /// [`PENDING_MAX`](super::miner::PENDING_MAX) submits of the miner were waiting.
     pub unanswered: u64,
 }
 
 impl KindCounts {
     pub fn rejected_with(&self, code: RejectCode) -> u64 {
-        RejectCode::ALL
-            .iter()
-            .position(|c| *c == code)
-            .map_or(0, |i| self.rejected[i])
+        self.rejected[code.index()]
     }
 
     pub fn rejected_total(&self) -> u64 {
@@ -71,7 +70,7 @@ pub struct Report {
     pub connect_failures: u64,
     /// Authorizations refused by the pool.
     pub authorize_refused: u64,
-    /// Connections the pool closed, or that broke.
+    /// Authorized sessions the pool closed, that broke, or that ended on a protocol error.
     pub disconnects: u64,
     /// Miners connected and authorized now.
     pub authorized_now: u64,
@@ -81,6 +80,9 @@ pub struct Report {
     pub clean_notifies: u64,
     /// Shares that also met the network target.
     pub blocks: u64,
+    /// Submit turns skipped because the pool's difficulty needs more hashes per share than the
+    /// load generator grinds in one turn ([`GRIND_BUDGET`](super::shares::GRIND_BUDGET)).
+    pub too_hard: u64,
     /// By [`ShareKind::ALL`] order.
     pub kinds: [KindCounts; 5],
     /// `CLOCK_MONOTONIC` of the first connect attempt and of the latest authorization.
@@ -88,7 +90,7 @@ pub struct Report {
     pub last_authorized_ns: u64,
     /// Connect start → authorize reply, per connection.
     pub connect_to_authorized: Histogram<u64>,
-    /// Submit written → reply read, per share.
+    /// Submit made (just before its write) → reply read, per share.
     pub submit_to_reply: Histogram<u64>,
 }
 
@@ -105,6 +107,7 @@ impl Report {
             notifies: 0,
             clean_notifies: 0,
             blocks: 0,
+            too_hard: 0,
             kinds: [KindCounts::default(); 5],
             first_connect_ns: 0,
             last_authorized_ns: 0,
@@ -114,11 +117,11 @@ impl Report {
     }
 
     pub fn kind(&self, kind: ShareKind) -> &KindCounts {
-        &self.kinds[kind_index(kind)]
+        &self.kinds[kind.index()]
     }
 
     pub(crate) fn kind_mut(&mut self, kind: ShareKind) -> &mut KindCounts {
-        &mut self.kinds[kind_index(kind)]
+        &mut self.kinds[kind.index()]
     }
 
     /// Shares submitted, accepted and rejected over all kinds.
@@ -139,13 +142,14 @@ impl Report {
     pub(crate) fn reset_shares(&mut self) {
         self.kinds = [KindCounts::default(); 5];
         self.blocks = 0;
+        self.too_hard = 0;
         self.submit_to_reply.reset();
     }
 
     /// One line: `REPORT key=value ...`, histograms as `h_connect=<hex> h_submit=<hex>`.
     pub fn line(&self) -> String {
         let mut line = format!(
-            "REPORT miners={} connects={} connect_failures={} authorize_refused={} disconnects={} authorized={} protocol_errors={} notifies={} clean_notifies={} blocks={} first_connect_ns={} last_authorized_ns={}",
+            "REPORT miners={} connects={} connect_failures={} authorize_refused={} disconnects={} authorized={} protocol_errors={} notifies={} clean_notifies={} blocks={} too_hard={} first_connect_ns={} last_authorized_ns={}",
             self.miners,
             self.connects,
             self.connect_failures,
@@ -156,6 +160,7 @@ impl Report {
             self.notifies,
             self.clean_notifies,
             self.blocks,
+            self.too_hard,
             self.first_connect_ns,
             self.last_authorized_ns
         );
@@ -185,13 +190,6 @@ impl Report {
     }
 }
 
-fn kind_index(kind: ShareKind) -> usize {
-    ShareKind::ALL
-        .iter()
-        .position(|k| *k == kind)
-        .unwrap_or_default()
-}
-
 /// The connection counters of a [`Report`], cheap to send while connections are awaited.
 #[derive(Debug, Clone, Copy)]
 pub struct Progress {
@@ -218,14 +216,9 @@ pub struct FanoutReport {
 impl FanoutReport {
     /// `FANOUT key=value ...` with the histogram as `h_fanout=<hex>`.
     pub fn line(&self) -> String {
-        let block = self.block.map_or_else(
-            || "none".to_owned(),
-            |b| {
-                let mut display = b;
-                display.reverse();
-                display.to_lower_hex_string()
-            },
-        );
+        let block = self
+            .block
+            .map_or_else(|| "none".to_owned(), |b| display_hex(&b));
         format!(
             "FANOUT block={block} trigger_ns={} miners={} received={} p50_us={} p99_us={} max_us={} h_fanout={}",
             self.trigger_ns,

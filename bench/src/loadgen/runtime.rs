@@ -68,7 +68,8 @@ impl Ctx {
         }
         let now = monotonic_ns();
         let slot = self.next_connect_ns.get().max(now);
-        self.next_connect_ns.set(slot + (1e9 / rate) as u64);
+        self.next_connect_ns
+            .set(slot.saturating_add((1e9 / rate) as u64));
         Duration::from_nanos(slot - now)
     }
 
@@ -119,11 +120,11 @@ impl Ctx {
     }
 
     /// The arrivals for `block`, or (no block given) for the first new tip after `trigger_ns`.
-    fn find_arrivals<'a>(
-        arrivals: &'a VecDeque<Arrivals>,
+    fn find_arrivals(
+        arrivals: &VecDeque<Arrivals>,
         trigger_ns: u64,
         block: Option<[u8; 32]>,
-    ) -> Option<&'a Arrivals> {
+    ) -> Option<&Arrivals> {
         match block {
             Some(block) => arrivals.iter().find(|a| a.prev_hash == block),
             None => arrivals
@@ -270,7 +271,8 @@ async fn main(
             } => {
                 let ctx = ctx.clone();
                 monoio::spawn(async move {
-                    let deadline = monotonic_ns() + timeout.as_nanos() as u64;
+                    let deadline = monotonic_ns()
+                        .saturating_add(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX));
                     while !ctx.fanout_complete(trigger_ns, block) && monotonic_ns() < deadline {
                         monoio::time::sleep(Duration::from_millis(5)).await;
                     }

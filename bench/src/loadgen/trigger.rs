@@ -6,7 +6,7 @@
 
 use super::clock::monotonic_ns;
 use base64::Engine as _;
-use bitcoin::hex::FromHex;
+use bitcoin::hex::{DisplayHex, FromHex};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
@@ -99,6 +99,13 @@ pub fn internal_order(display_hex: &str) -> Result<[u8; 32], String> {
         .map_err(|e| format!("block hash {display_hex:?}: {e}"))?;
     bytes.reverse();
     Ok(bytes)
+}
+
+/// A block hash in internal byte order as RPC shows it (display order hex).
+pub fn display_hex(internal: &[u8; 32]) -> String {
+    let mut display = *internal;
+    display.reverse();
+    display.to_lower_hex_string()
 }
 
 /// One JSON-RPC call over HTTP/1.0 (the connection closes after the answer).
