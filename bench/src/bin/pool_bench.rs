@@ -49,6 +49,23 @@ fn main() -> ExitCode {
         eprintln!("pool_bench: --gateways must be 1..=16 and --loadgens at least 1");
         return ExitCode::from(2);
     }
+    if args.gateway_shards == 0 || args.gateway_shards > 16 {
+        eprintln!(
+            "pool_bench: --gateway-shards must be 1..=16 (share ring ids are process × 16 + shard)"
+        );
+        return ExitCode::from(2);
+    }
+    if args.miners < args.loadgens {
+        eprintln!("pool_bench: --miners must be at least --loadgens");
+        return ExitCode::from(2);
+    }
+    if !(args.difficulty.is_finite() && args.difficulty > 0.0) {
+        eprintln!(
+            "pool_bench: --difficulty {} must be a finite number above 0",
+            args.difficulty
+        );
+        return ExitCode::from(2);
+    }
     if args.loadgens * args.sources_per_loadgen > 250 {
         eprintln!(
             "pool_bench: --loadgens × --sources-per-loadgen must be at most 250 (127.0.0.2..)"

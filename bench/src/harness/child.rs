@@ -146,6 +146,12 @@ impl LoadgenProcess {
 
 impl Drop for LoadgenProcess {
     fn drop(&mut self) {
+        // Let it close its connections and print its FINAL line (in its log) before the
+        // Process drop sends SIGTERM.
         let _ = writeln!(self.stdin, "stop");
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while !self.process.exited() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }

@@ -20,8 +20,9 @@ pub mod table;
 
 use crate::fixtures;
 use crate::loadgen::record::{fields, histogram_from_hex, new_histogram};
-use crate::loadgen::trigger::Trigger;
+use crate::loadgen::trigger::{display_hex, Trigger};
 use crate::regtest::{RegtestNodes, RegtestOptions};
+use crate::sim_miner::{RejectCode, ShareKind};
 use child::{sibling_binary, LoadgenProcess, Process};
 use hdrhistogram::Histogram;
 use ironpool_shared::ring::{
@@ -82,9 +83,14 @@ pub struct RunFigures {
 pub struct SharePhase {
     /// Shares per second per miner asked of the load generators.
     pub rate: f64,
+    /// Shares answered "accepted" within the window, per second of the window.
     pub accepted_per_s: f64,
     pub rejected: u64,
-    /// Records consumed from the share rings (must equal the accepted shares).
+    /// Submits given up (the connection ended first).
+    pub unanswered: u64,
+    /// Shares accepted, the late answers after the window included.
+    pub accepted: u64,
+    /// Records consumed from the share rings (must equal `accepted`).
     pub drained: u64,
     pub submit_p50_us: u64,
     pub submit_p99_us: u64,
@@ -112,9 +118,11 @@ impl RunFigures {
             self.shares
                 .iter()
                 .map(|p| format!(
-                    " rate{r}_accepted_per_s={:.0} rate{r}_rejected={} rate{r}_drained={} rate{r}_submit_p50_us={} rate{r}_submit_p99_us={} rate{r}_gateway_cpu_s_per_m={:.1} rate{r}_loadgen_cpu_s_per_m={:.1}",
+                    " rate{r}_accepted_per_s={:.0} rate{r}_rejected={} rate{r}_unanswered={} rate{r}_accepted={} rate{r}_drained={} rate{r}_submit_p50_us={} rate{r}_submit_p99_us={} rate{r}_gateway_cpu_s_per_m={:.1} rate{r}_loadgen_cpu_s_per_m={:.1}",
                     p.accepted_per_s,
                     p.rejected,
+                    p.unanswered,
+                    p.accepted,
                     p.drained,
                     p.submit_p50_us,
                     p.submit_p99_us,
@@ -410,10 +418,7 @@ pub fn run_once(cfg: &HarnessConfig, run: usize) -> Result<RunFigures, String> {
     let mut fanout = new_histogram();
     for round in 0..cfg.fanout_rounds {
         let fired = trigger.fire()?;
-        let block = fired.block.map_or("none".to_owned(), |mut b| {
-            b.reverse();
-            b.iter().map(|x| format!("{x:02x}")).collect()
-        });
+        let block = fired.block.map_or("none".to_owned(), |b| display_hex(&b));
         let answers = ask_all(
             &mut pool.loadgens,
             &format!("fanout {} {block} 30000", fired.at_ns),
@@ -445,9 +450,7 @@ pub fn run_once(cfg: &HarnessConfig, run: usize) -> Result<RunFigures, String> {
     let at_ns = crate::loadgen::clock::monotonic_ns();
     ring.publish(&record.encode())
         .map_err(|e| format!("publish: {e}"))?;
-    let mut prev = record.prev_hash;
-    prev.reverse();
-    let prev_hex: String = prev.iter().map(|x| format!("{x:02x}")).collect();
+    let prev_hex = display_hex(&record.prev_hash);
     let answers = ask_all(
         &mut pool.loadgens,
         &format!("fanout {at_ns} {prev_hex} 30000"),
@@ -516,48 +519,61 @@ fn share_phase(
     loadgen_pids: &[u32],
     drained: &AtomicU64,
 ) -> Result<SharePhase, String> {
-    ask_all(loadgens, "report-reset", Duration::from_secs(30))?;
-    let drained_before = drained.load(Ordering::Relaxed);
-    let gateway_cpu_before: f64 = gateway_pids.iter().map(|p| cpu_seconds(*p)).sum();
-    let loadgen_cpu_before: f64 = loadgen_pids.iter().map(|p| cpu_seconds(*p)).sum();
     log(&format!(
         "shares at {rate} per miner per second for {} s",
         cfg.share_secs
     ));
     ask_all(loadgens, &format!("rate {rate}"), Duration::from_secs(30))?;
+    // Each miner starts at a random point of its first interval: measure once all are going.
+    let warm_up = Duration::from_secs_f64((1.0 / rate.max(0.01)).min(100.0) + 1.0);
+    std::thread::sleep(warm_up);
+    ask_all(loadgens, "report-reset", Duration::from_secs(30))?;
+    let drained_before = drained.load(Ordering::Relaxed);
+    let gateway_cpu_before: f64 = gateway_pids.iter().map(|p| cpu_seconds(*p)).sum();
+    let loadgen_cpu_before: f64 = loadgen_pids.iter().map(|p| cpu_seconds(*p)).sum();
     std::thread::sleep(Duration::from_secs(cfg.share_secs));
-    ask_all(loadgens, "rate 0", Duration::from_secs(30))?;
-    // Replies to the last submits, and the rings drained.
-    std::thread::sleep(Duration::from_secs(3));
+    // The rate and the CPU cost count what was answered within the window; the backlog answered
+    // after it would inflate both.
     let gateway_cpu =
         gateway_pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>() - gateway_cpu_before;
     let loadgen_cpu =
         loadgen_pids.iter().map(|p| cpu_seconds(*p)).sum::<f64>() - loadgen_cpu_before;
+    let at_window_end = ask_all(loadgens, "status", Duration::from_secs(30))?;
+    let accepted_in_window = count_shares(&at_window_end, "accepted");
+    ask_all(loadgens, "rate 0", Duration::from_secs(30))?;
+    // Then the answers to the last submits, for the latencies and the rejects.
+    std::thread::sleep(Duration::from_secs(3));
     let shares = ask_all(loadgens, "report-reset", Duration::from_secs(30))?;
-    let kinds = ["valid", "duplicate", "stale", "low"];
-    let accepted: u64 = kinds
+    let accepted = count_shares(&shares, "accepted");
+    let rejected: u64 = RejectCode::ALL
         .iter()
-        .map(|k| sum(&shares, &format!("{k}_accepted")))
-        .sum();
-    let submitted: u64 = kinds
-        .iter()
-        .map(|k| sum(&shares, &format!("{k}_submitted")))
+        .map(|code| count_shares(&shares, code.name()))
         .sum();
     let submit = merge(&shares, "h_submit")?;
-    let millions = (accepted as f64 / 1e6).max(1e-9);
+    let millions = (accepted_in_window as f64 / 1e6).max(1e-9);
     let phase = SharePhase {
         rate,
-        accepted_per_s: accepted as f64 / cfg.share_secs.max(1) as f64,
-        rejected: submitted.saturating_sub(accepted),
+        accepted_per_s: accepted_in_window as f64 / cfg.share_secs.max(1) as f64,
+        rejected,
+        unanswered: count_shares(&shares, "unanswered"),
         drained: drained.load(Ordering::Relaxed) - drained_before,
+        accepted,
         submit_p50_us: submit.value_at_quantile(0.5),
         submit_p99_us: submit.value_at_quantile(0.99),
         gateway_cpu_s_per_m_shares: gateway_cpu / millions,
         loadgen_cpu_s_per_m_shares: loadgen_cpu / millions,
     };
     log(&format!(
-        "{accepted} shares accepted ({:.0}/s), {} drained from the share rings, submit p50 {} µs p99 {} µs",
+        "{accepted} shares accepted ({:.0}/s within the window), {} drained from the share rings, submit p50 {} µs p99 {} µs",
         phase.accepted_per_s, phase.drained, phase.submit_p50_us, phase.submit_p99_us
     ));
     Ok(phase)
+}
+
+/// `<kind>_<what>` summed over every share kind and every answer.
+fn count_shares(answers: &[String], what: &str) -> u64 {
+    ShareKind::ALL
+        .iter()
+        .map(|kind| sum(answers, &format!("{}_{what}", kind.name())))
+        .sum()
 }

@@ -24,7 +24,7 @@ pub fn table(runs: &[RunFigures]) -> String {
         ("miners held", "", |r| r.miners_held as f64, 1.0),
         ("failed connects", "", |r| r.connect_failures as f64, 1.0),
         (
-            "connects per second (storm)",
+            "connects per second (first connect → last authorized)",
             "/s",
             |r| r.connects_per_s,
             1.0,
@@ -96,7 +96,7 @@ pub fn table(runs: &[RunFigures]) -> String {
     for i in 0..phases {
         let rate = runs[0].shares[i].rate;
         type PhaseRow = (&'static str, &'static str, fn(&SharePhase) -> f64, f64);
-        let rows: [PhaseRow; 6] = [
+        let rows: [PhaseRow; 7] = [
             (
                 "accepted shares per second",
                 "/s",
@@ -104,6 +104,7 @@ pub fn table(runs: &[RunFigures]) -> String {
                 1.0,
             ),
             ("rejected shares", "", |p| p.rejected as f64, 1.0),
+            ("unanswered shares", "", |p| p.unanswered as f64, 1.0),
             ("submit → reply p50", "ms", |p| p.submit_p50_us as f64, 1e3),
             ("submit → reply p99", "ms", |p| p.submit_p99_us as f64, 1e3),
             (
