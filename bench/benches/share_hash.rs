@@ -7,25 +7,12 @@
 
 use bitcoin::hashes::{sha256d, Hash};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ironpool_bench::fixtures::design_job_hasher;
 use ironpool_shared::sha256d::{
     available_backends, dispatch, hash_headers_with, hash_shares, hash_shares_with, JobHasher,
     ShareWork,
 };
 use std::time::Duration;
-
-/// The workload of DESIGN.md: coinb1 80 bytes, extranonce 4 + 8, coinb2 158 bytes (250 in all),
-/// a 12-level merkle branch.
-fn job() -> JobHasher {
-    let bytes = |n: usize, seed: u8| -> Vec<u8> {
-        (0..n)
-            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-            .collect()
-    };
-    let branch: Vec<[u8; 32]> = (0..12u8)
-        .map(|i| sha256d::Hash::hash(&[i]).to_byte_array())
-        .collect();
-    JobHasher::new(&bytes(80, 1), &bytes(158, 2), &branch, [7; 32], 0x1d00_ffff)
-}
 
 const EXTRANONCE1: [u8; 4] = [0xde, 0xad, 0xbe, 0xef];
 
@@ -78,7 +65,7 @@ fn header(c: &mut Criterion) {
 }
 
 fn shares(c: &mut Criterion) {
-    let job = job();
+    let job = design_job_hasher();
     let mut group = c.benchmark_group("share_validation");
     // The one-at-a-time path the gateway would have without this module.
     group.throughput(Throughput::Elements(1));

@@ -68,3 +68,49 @@ pub fn job_context(
         transactions: Arc::new(t.transactions),
     }
 }
+
+/// The `mining.notify` params a pool sends for `job`, written from the Stratum conventions
+/// (prevhash words byte-swapped, numbers as big-endian hex), not from either side's code.
+pub fn notify_params(job: &JobRecord, clean: bool) -> serde_json::Value {
+    use bitcoin::hex::DisplayHex;
+    let mut prevhash = job.prev_hash;
+    for word in prevhash.chunks_exact_mut(4) {
+        word.reverse();
+    }
+    serde_json::json!([
+        job.job_id_hex(),
+        prevhash.to_lower_hex_string(),
+        job.coinb1.to_lower_hex_string(),
+        job.coinb2.to_lower_hex_string(),
+        job.merkle_branch
+            .iter()
+            .map(|n| n.to_lower_hex_string())
+            .collect::<Vec<_>>(),
+        format!("{:08x}", job.version),
+        format!("{:08x}", job.bits),
+        format!("{:08x}", job.ntime),
+        clean
+    ])
+}
+
+/// The share-hashing workload of DESIGN.md: coinb1 (80 bytes), coinb2 (158 bytes; 250 bytes of
+/// coinbase with a 4 + 8 byte extranonce) and a 12-level merkle branch, as (coinb1, coinb2,
+/// branch). The hashing benchmarks all measure this one workload.
+pub fn design_share_parts() -> (Vec<u8>, Vec<u8>, Vec<[u8; 32]>) {
+    use bitcoin::hashes::{sha256d, Hash};
+    let bytes = |n: usize, seed: u8| -> Vec<u8> {
+        (0..n)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    };
+    let branch: Vec<[u8; 32]> = (0..12u8)
+        .map(|i| sha256d::Hash::hash(&[i]).to_byte_array())
+        .collect();
+    (bytes(80, 1), bytes(158, 2), branch)
+}
+
+/// [`design_share_parts`] as the gateway's per-job hasher.
+pub fn design_job_hasher() -> ironpool_shared::sha256d::JobHasher {
+    let (coinb1, coinb2, branch) = design_share_parts();
+    ironpool_shared::sha256d::JobHasher::new(&coinb1, &coinb2, &branch, [7; 32], 0x1d00_ffff)
+}

@@ -16,6 +16,7 @@
 use bitcoin::hashes::{sha256d, Hash};
 use bitcoin::hex::{DisplayHex, FromHex};
 use bitcoin::{CompactTarget, Target};
+use ironpool_bench::fixtures::notify_params;
 use ironpool_bench::sim_miner::{
     Faults, RejectCode, ShareKind, SimMiner, SimMinerConfig, SimMinerReport, SimMinerStats,
 };
@@ -535,29 +536,6 @@ fn shift_left(value: [u8; 32], bits: u32) -> [u8; 32] {
         }
     }
     out
-}
-
-/// The `mining.notify` params for `job`: prevhash as internal bytes with each 4-byte word
-/// byte-swapped, version/nbits/ntime as big-endian hex, branch entries as internal-order hex.
-fn notify_params(job: &JobRecord, clean: bool) -> Value {
-    let mut prevhash = job.prev_hash;
-    for word in prevhash.chunks_exact_mut(4) {
-        word.reverse();
-    }
-    json!([
-        job.job_id_hex(),
-        prevhash.to_lower_hex_string(),
-        job.coinb1.to_lower_hex_string(),
-        job.coinb2.to_lower_hex_string(),
-        job.merkle_branch
-            .iter()
-            .map(|n| n.to_lower_hex_string())
-            .collect::<Vec<_>>(),
-        format!("{:08x}", job.version),
-        format!("{:08x}", job.bits),
-        format!("{:08x}", job.ntime),
-        clean
-    ])
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,9 +13,10 @@
 
 use bitcoin::hashes::{sha256d, Hash};
 use clap::Parser;
+use ironpool_bench::fixtures::{design_job_hasher, design_share_parts};
 use ironpool_shared::sha256d::{
     available_backends, compress_blocks_with, dispatch, hash_headers_with, hash_shares,
-    hash_shares_with, Backend, JobHasher, ShareWork,
+    hash_shares_with, Backend, ShareWork,
 };
 use std::hint::black_box;
 use std::time::Duration;
@@ -35,24 +36,6 @@ struct Args {
     /// Skip the raw-compression and 80-byte header lines.
     #[arg(long)]
     no_headers: bool,
-}
-
-/// coinb1 (80 bytes), coinb2 (158 bytes) and a 12-level branch.
-fn parts() -> (Vec<u8>, Vec<u8>, Vec<[u8; 32]>) {
-    let bytes = |n: usize, seed: u8| -> Vec<u8> {
-        (0..n)
-            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-            .collect()
-    };
-    let branch: Vec<[u8; 32]> = (0..12u8)
-        .map(|i| sha256d::Hash::hash(&[i]).to_byte_array())
-        .collect();
-    (bytes(80, 1), bytes(158, 2), branch)
-}
-
-fn job() -> JobHasher {
-    let (coinb1, coinb2, branch) = parts();
-    JobHasher::new(&coinb1, &coinb2, &branch, [7; 32], 0x1d00_ffff)
 }
 
 /// One share with the `bitcoin` crate: coinbase txid, merkle fold, header hash.
@@ -121,7 +104,7 @@ fn main() {
     } else {
         args.backend.clone()
     };
-    let job = job();
+    let job = design_job_hasher();
     let en1 = [0xde, 0xad, 0xbe, 0xef];
     if !args.no_headers {
         // Baseline: the `bitcoin` crate (runtime SHA-NI), what ironpool hashed with before.
@@ -183,7 +166,7 @@ fn main() {
         };
         if args.backend.is_empty() && batch == 1 {
             // Baseline: one share at a time with the `bitcoin` crate, as `header_for_solution`.
-            let (coinb1, coinb2, branch) = parts();
+            let (coinb1, coinb2, branch) = design_share_parts();
             let r = rate(args.secs, 1, || {
                 black_box(baseline_share(&coinb1, &en1, &en2[0], &coinb2, &branch));
             });

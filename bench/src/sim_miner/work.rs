@@ -218,8 +218,8 @@ pub fn spread_bits(mut value: u32, mask: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::notify_params;
     use bitcoin::consensus::serialize;
-    use bitcoin::hex::DisplayHex;
     use ironpool_shared::work::{header_for_solution, ExtranonceSizes, JobRecord, Solution};
     use serde_json::json;
 
@@ -247,37 +247,16 @@ mod tests {
         }
     }
 
-    /// The notify params a pool sends for `job`, derived independently of the parser.
-    fn notify_params(job: &JobRecord) -> Value {
-        let mut swapped = job.prev_hash;
-        for word in swapped.chunks_exact_mut(4) {
-            word.reverse();
-        }
-        json!([
-            job.job_id_hex(),
-            swapped.to_lower_hex_string(),
-            job.coinb1.to_lower_hex_string(),
-            job.coinb2.to_lower_hex_string(),
-            job.merkle_branch
-                .iter()
-                .map(|n| n.to_lower_hex_string())
-                .collect::<Vec<_>>(),
-            format!("{:08x}", job.version),
-            format!("{:08x}", job.bits),
-            format!("{:08x}", job.ntime),
-            job.clean
-        ])
-    }
-
     #[test]
     fn header_matches_the_pool_side_header_for_solution() {
         let record = job_record();
-        let job = NotifyJob::from_params(&notify_params(&record)).expect("valid notify");
+        let job =
+            NotifyJob::from_params(&notify_params(&record, record.clean)).expect("valid notify");
         assert_eq!(job.prev_hash, record.prev_hash);
         assert_eq!(job.job_id, "2a");
         // A job id is echoed inside a JSON string: quotes, backslashes and controls are refused.
         for bad in ["2\"a", "2\\a", "2 a", "", &"a".repeat(65)] {
-            let mut params = notify_params(&record);
+            let mut params = notify_params(&record, record.clean);
             params[0] = json!(bad);
             assert!(NotifyJob::from_params(&params).is_err(), "{bad:?} accepted");
         }
@@ -311,7 +290,7 @@ mod tests {
 
     #[test]
     fn malformed_notifies_are_errors() {
-        let good = notify_params(&job_record());
+        let good = notify_params(&job_record(), true);
         assert!(NotifyJob::from_params(&good).is_ok());
         for (index, bad) in [
             (1, json!("00")),
