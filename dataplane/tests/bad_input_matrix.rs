@@ -8,16 +8,7 @@ use ironpool_bench::sim_miner::{SimMiner, SimMinerConfig};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use support::{find_share, submit_line, Client, TestGateway};
-
-const DIFF: f64 = 0.000001;
-
-fn error_code(line: &str) -> i64 {
-    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
-    v["error"][0]
-        .as_i64()
-        .unwrap_or_else(|| panic!("no error code in {line}"))
-}
+use support::{error_code, find_share, submit_line, Client, TestGateway, DIFF};
 
 #[test]
 fn abuse_is_answered_or_closed_while_100_sessions_keep_mining() {

@@ -3,17 +3,7 @@
 
 mod support;
 
-use support::{find_share, submit_line, Client, TestGateway};
-
-/// Session difficulty of the test port: about one nonce in 4,300 meets it (fast in debug builds).
-const DIFF: f64 = 0.000001;
-
-fn error_code(line: &str) -> i64 {
-    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
-    v["error"][0]
-        .as_i64()
-        .unwrap_or_else(|| panic!("no error code in {line}"))
-}
+use support::{error_code, find_share, submit_line, Client, TestGateway, DIFF};
 
 #[test]
 fn subscribe_authorize_and_the_first_job() {

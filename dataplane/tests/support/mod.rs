@@ -125,3 +125,14 @@ pub fn submit_line(
     }
     format!(r#"{{"id":{id},"method":"mining.submit","params":[{params}]}}"#)
 }
+
+/// Session difficulty of the test ports: about one nonce in 4,300 meets it (fast in debug builds).
+pub const DIFF: f64 = 0.000001;
+
+/// The error code of a reply line (`[code, "message", null]`).
+pub fn error_code(line: &str) -> i64 {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    v["error"][0]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no error code in {line}"))
+}
