@@ -146,7 +146,7 @@ impl LoadgenProcess {
 
 impl Drop for LoadgenProcess {
     fn drop(&mut self) {
-        // Let it close its connections and print its FINAL line (in its log) before the
+        // Let it close its connections and print its FINAL line before the
         // Process drop sends SIGTERM.
         let _ = writeln!(self.stdin, "stop");
         let deadline = std::time::Instant::now() + Duration::from_secs(15);

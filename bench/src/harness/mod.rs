@@ -76,6 +76,9 @@ pub struct RunFigures {
     pub ring_fanout_p99_us: u64,
     pub ring_fanout_max_us: u64,
     pub shares: Vec<SharePhase>,
+    /// Accepted shares of all share phases minus the records drained from the share rings
+    /// meanwhile: 0 when nothing accepted was lost.
+    pub accepted_not_drained: i64,
 }
 
 /// The figures of one share phase.
@@ -90,8 +93,11 @@ pub struct SharePhase {
     pub unanswered: u64,
     /// Shares accepted, the late answers after the window included.
     pub accepted: u64,
-    /// Records consumed from the share rings (must equal `accepted`).
+    /// Records consumed from the share rings from the window's opening on (equals `accepted`
+    /// but for records consumed in the instant between the two counts' start).
     pub drained: u64,
+    /// `accepted` and the warm-up's accepted shares.
+    pub accepted_with_warm_up: u64,
     pub submit_p50_us: u64,
     pub submit_p99_us: u64,
     pub gateway_cpu_s_per_m_shares: f64,
@@ -101,7 +107,7 @@ pub struct SharePhase {
 impl RunFigures {
     pub fn line(&self) -> String {
         format!(
-            "RESULT miners_held={} connect_failures={} connects_per_s={:.0} connect_p99_us={} gateway_bytes_per_miner={:.0} kernel_slab_per_socket={:.0} kernel_tcp_buffers_per_socket={:.0} fanout_p50_us={} fanout_p99_us={} fanout_max_us={} fanout_missing={} ring_fanout_p99_us={} ring_fanout_max_us={}{}",
+            "RESULT miners_held={} connect_failures={} connects_per_s={:.0} connect_p99_us={} gateway_bytes_per_miner={:.0} kernel_slab_per_socket={:.0} kernel_tcp_buffers_per_socket={:.0} fanout_p50_us={} fanout_p99_us={} fanout_max_us={} fanout_missing={} ring_fanout_p99_us={} ring_fanout_max_us={} accepted_not_drained={}{}",
             self.miners_held,
             self.connect_failures,
             self.connects_per_s,
@@ -115,6 +121,7 @@ impl RunFigures {
             self.fanout_missing,
             self.ring_fanout_p99_us,
             self.ring_fanout_max_us,
+            self.accepted_not_drained,
             self.shares
                 .iter()
                 .map(|p| format!(
@@ -489,6 +496,11 @@ pub fn run_once(cfg: &HarnessConfig, run: usize) -> Result<RunFigures, String> {
         }));
     }
     let loadgen_pids: Vec<u32> = pool.loadgens.iter().map(|l| l.process.pid()).collect();
+    // Nothing accepted may be missing from the share rings: count every accepted share of the
+    // share phases (warm-ups and late answers included) against every record drained.
+    ask_all(&mut pool.loadgens, "report-reset", Duration::from_secs(30))?;
+    let drained_at_start = drained.load(Ordering::Relaxed);
+    let mut accepted_total = 0;
     for rate in &cfg.share_rates {
         let phase = share_phase(
             cfg,
@@ -498,8 +510,16 @@ pub fn run_once(cfg: &HarnessConfig, run: usize) -> Result<RunFigures, String> {
             &loadgen_pids,
             &drained,
         )?;
+        accepted_total += phase.accepted_with_warm_up;
         figures.shares.push(phase);
     }
+    // Answers later than the last phase's tail; their records are on the rings already (the
+    // gateway stores before it answers), so a short pause lets the drain take them.
+    let late = ask_all(&mut pool.loadgens, "report-reset", Duration::from_secs(30))?;
+    accepted_total += count_shares(&late, "accepted");
+    std::thread::sleep(Duration::from_millis(200));
+    figures.accepted_not_drained =
+        accepted_total as i64 - (drained.load(Ordering::Relaxed) - drained_at_start) as i64;
     stop_drain.store(true, Ordering::Relaxed);
     for drain in drains {
         drain
@@ -527,7 +547,7 @@ fn share_phase(
     // Each miner starts at a random point of its first interval: measure once all are going.
     let warm_up = Duration::from_secs_f64((1.0 / rate.max(0.01)).min(100.0) + 1.0);
     std::thread::sleep(warm_up);
-    ask_all(loadgens, "report-reset", Duration::from_secs(30))?;
+    let warm = ask_all(loadgens, "report-reset", Duration::from_secs(30))?;
     let drained_before = drained.load(Ordering::Relaxed);
     let gateway_cpu_before: f64 = gateway_pids.iter().map(|p| cpu_seconds(*p)).sum();
     let loadgen_cpu_before: f64 = loadgen_pids.iter().map(|p| cpu_seconds(*p)).sum();
@@ -558,6 +578,7 @@ fn share_phase(
         unanswered: count_shares(&shares, "unanswered"),
         drained: drained.load(Ordering::Relaxed) - drained_before,
         accepted,
+        accepted_with_warm_up: accepted + count_shares(&warm, "accepted"),
         submit_p50_us: submit.value_at_quantile(0.5),
         submit_p99_us: submit.value_at_quantile(0.99),
         gateway_cpu_s_per_m_shares: gateway_cpu / millions,

@@ -92,6 +92,14 @@ pub fn table(runs: &[RunFigures]) -> String {
         let mut values: Vec<f64> = runs.iter().map(|r| get(r) / scale).collect();
         push_row(&mut out, name, unit, scale, &mut values);
     }
+    let mut lost: Vec<f64> = runs.iter().map(|r| r.accepted_not_drained as f64).collect();
+    push_row(
+        &mut out,
+        "accepted shares missing from the share rings (all share phases)",
+        "",
+        1.0,
+        &mut lost,
+    );
     let phases = runs.first().map_or(0, |r| r.shares.len());
     for i in 0..phases {
         let rate = runs[0].shares[i].rate;
