@@ -117,6 +117,8 @@ fn share_record(i: u64) -> ShareRecord {
         accepted_at_ms: 1_800_000_000_000,
         user: "bc1qexampleaccount".to_owned(),
         worker: "rig042".to_owned(),
+        network_difficulty: 0.0,
+        detail: ironpool_shared::ring::RecordDetail::zero_for(ShareKind::Share),
     }
 }
 

@@ -116,6 +116,8 @@ pub fn block_candidate(
             .unwrap_or(0),
         user: user.to_owned(),
         worker: worker.to_owned(),
+        network_difficulty: 0.0,
+        detail: ironpool_shared::ring::RecordDetail::zero_for(ShareKind::BlockCandidate),
     }
 }
 

@@ -10,7 +10,7 @@ use ironpool_bench::ring_miner::{
     attach_job_ring, block_candidate, grind, send, wait_jobs, ReceivedJob,
 };
 use ironpool_shared::ring::{
-    job_ring_path, share_ring_path, JobRingReader, ShareProducer, ShareRingConfig, ShareSender,
+    block_ring_path, job_ring_path, JobRingReader, ShareProducer, ShareRingConfig, ShareSender,
     ShareSenderConfig,
 };
 use ironpool_shared::work::{header_for_solution, JobRecord};
@@ -177,9 +177,9 @@ fn twenty_blocks_in_a_row_from_ring_jobs_become_the_best_block() {
     let (n0, n1) = (&nodes.nodes()[0], &nodes.nodes()[1]);
     let setup = Setup::new("jobmaster-20");
     let config = write_config(&setup, nodes.nodes());
-    // The gateway side creates its share ring; the jobmaster opens it whenever it appears.
+    // The gateway side creates its block ring; the jobmaster opens it whenever it appears.
     let producer = ShareProducer::open(
-        share_ring_path(&setup.ring_dir, 0),
+        block_ring_path(&setup.ring_dir, 0),
         &ShareRingConfig::default(),
     )
     .expect("share ring");

@@ -154,6 +154,8 @@ fn share(i: u32, kind: ShareKind) -> ShareRecord {
         accepted_at_ms: 1_800_000_000_000 + u64::from(i),
         user: format!("user{}", i % 17),
         worker: format!("w{}", i % 3),
+        network_difficulty: 0.0,
+        detail: ironpool_shared::ring::RecordDetail::zero_for(kind),
     }
 }
 

@@ -41,6 +41,8 @@ fn share(i: u32, kind: ShareKind) -> ShareRecord {
         accepted_at_ms: 1_800_000_000_000 + u64::from(i),
         user: format!("user{}", i % 13),
         worker: format!("rig{}", i % 5),
+        network_difficulty: 0.0,
+        detail: ironpool_shared::ring::RecordDetail::zero_for(kind),
     }
 }
 

@@ -310,6 +310,8 @@ fn bench_share(i: u64) -> ShareRecord {
         accepted_at_ms: 1_800_000_000_000 + i,
         user: "bc1qbenchmarkuser0000000000000000000000".to_owned(),
         worker: format!("rig{}", i % 100),
+        network_difficulty: 0.0,
+        detail: ironpool_shared::ring::RecordDetail::zero_for(ShareKind::Share),
     }
 }
 

@@ -23,7 +23,7 @@ use crate::node::FailoverClient;
 use bitcoin::BlockHash;
 use found_blocks::FoundBlocks;
 use ironpool_shared::ring::{
-    job_ring_path, share_ring_path, JobRing, JobRingConfig, JobRingOpened,
+    block_ring_path, job_ring_path, JobRing, JobRingConfig, JobRingOpened,
 };
 use job_archive::JobArchive;
 use job_store::JobStore;
@@ -153,7 +153,7 @@ pub async fn run(settings: Jobmaster) -> Result<(), JobmasterError> {
         stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
     };
     for shard in &settings.rings.shards {
-        share_intake::spawn(share_ring_path(&settings.rings.dir, *shard), intake.clone());
+        share_intake::spawn(block_ring_path(&settings.rings.dir, *shard), intake.clone());
     }
     {
         let submitter = submitter.clone();

@@ -50,10 +50,10 @@ impl From<CloseReason> for Ended {
 }
 
 /// Serves one connection until it ends.
-pub async fn run(shard: Rc<Shard>, stream: TcpStream, port: usize) {
+pub async fn run(shard: Rc<Shard>, stream: TcpStream, port: usize, peer: std::net::SocketAddr) {
     let fd = stream.as_raw_fd();
     let stream = Rc::new(stream);
-    let session = shard.open_session(port, Instant::now(), stream.clone(), fd);
+    let session = shard.open_session(port, Instant::now(), stream.clone(), fd, peer);
     // Boxed, and only while a partial line waits: most of the time there is none.
     let mut lines: Option<Box<LineBuffer>> = None;
     let ended = loop {

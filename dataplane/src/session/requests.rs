@@ -5,6 +5,7 @@ use super::state::Session;
 use super::{line, Ended};
 use crate::shard::validator::PendingShare;
 use crate::shard::Shard;
+use ironpool_shared::ring::ShareKind;
 use ironpool_shared::stratum::{
     configure_reply, parse_request, reply_error, reply_error_default, reply_true, subscribe_reply,
     ConfigureAnswer, LineBuffer, LineError, Request, RequestError, StratumError,
@@ -116,6 +117,7 @@ fn handle(
                             .counters
                             .sessions_authorized
                             .set(shard.counters.sessions_authorized.get() + 1);
+                        shard.send_event(session, ShareKind::Connected);
                     }
                     // A second authorize for another worker on the same connection is accepted but
                     // shares stay credited to the first one (ViaBTC let every submit move credit).
@@ -210,7 +212,7 @@ fn handle(
                     true
                 }
                 Err((error, message)) => {
-                    count_reject(shard, error);
+                    count_reject(shard, session, error, submit.job_id);
                     reply_error(out, id, error, &message);
                     false
                 }
@@ -228,8 +230,9 @@ fn handle(
     }
 }
 
-/// Counts a rejected share by its code.
-pub fn count_reject(shard: &Shard, error: StratumError) {
+/// Counts a rejected share by its code and records it for the accounting.
+pub fn count_reject(shard: &Shard, session: &Session, error: StratumError, job_id: u32) {
+    shard.send_reject(session, error, job_id);
     let c = &shard.counters;
     let cell = match error {
         StratumError::JobNotFound => &c.shares_stale,

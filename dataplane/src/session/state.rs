@@ -7,6 +7,7 @@ use ironpool_shared::stratum::WorkerName;
 use ironpool_shared::vardiff::{Vardiff, VardiffConfig};
 use monoio::net::TcpStream;
 use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -77,6 +78,8 @@ impl Account {
 #[derive(Debug)]
 pub struct Session {
     pub id: u64,
+    /// The miner's address, for the connected / disconnected events.
+    pub peer: SocketAddr,
     fd: RawFd,
     /// Keeps the socket (and so `fd`) open as long as anyone can still send to this session.
     stream: Rc<TcpStream>,
@@ -102,11 +105,16 @@ pub struct SessionState {
     pub connected_at: Instant,
     /// Whether the session has had its first difficulty and job.
     pub primed: bool,
+    /// Whether the worker's first accepted share has been checked against the shard's recent
+    /// workers (so the check costs one lookup per session, not one per share).
+    pub worker_announced: bool,
 }
 
 impl Session {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: u64,
+        peer: SocketAddr,
         stream: Rc<TcpStream>,
         fd: RawFd,
         limits: Rc<SendLimits>,
@@ -116,6 +124,7 @@ impl Session {
     ) -> Self {
         Session {
             id,
+            peer,
             fd,
             stream,
             limits,
@@ -131,6 +140,7 @@ impl Session {
                 errors_in_row: 0,
                 connected_at: now,
                 primed: false,
+                worker_announced: false,
             }),
         }
     }

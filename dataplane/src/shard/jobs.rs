@@ -25,6 +25,8 @@ pub struct ShardJob {
     pub notify_clean: SharedLine,
     pub notify: SharedLine,
     pub network_target: Target,
+    /// The network difficulty of `network_target`, for the accounting's `g` (goal).
+    pub network_difficulty: f64,
 }
 
 impl ShardJob {
@@ -38,6 +40,7 @@ impl ShardJob {
             hasher,
             notify_clean,
             notify,
+            network_difficulty: network_target.difficulty_float(),
             network_target,
         }
     }

@@ -1,6 +1,7 @@
 //! A shard: one thread, one monoio runtime, its own listeners, sessions, jobs, duplicate set and
 //! share ring. Nothing is shared with other shards: no locks, no cross-thread queues.
 
+pub mod events;
 pub mod job_wake;
 pub mod jobs;
 pub mod listen;
@@ -14,11 +15,11 @@ use crate::extranonce::ExtranonceAllocator;
 use crate::session::outbound::CloseReason;
 use crate::session::state::{SendLimits, Session};
 use crate::session::{self, Ended};
-use ironpool_shared::ring::ShareRecord;
 use ironpool_shared::ring::{
-    job_ring_path, share_ring_path, JobRingReader, ShareProducer, ShareRingConfig, ShareSender,
-    ShareSenderConfig,
+    block_ring_path, job_ring_path, share_ring_path, JobRingReader, ShareProducer, ShareRingConfig,
+    ShareSender, ShareSenderConfig,
 };
+use ironpool_shared::ring::{ShareKind, ShareRecord};
 use ironpool_shared::stratum::{reconnect_line, set_difficulty_line, WorkerNameRules};
 use ironpool_shared::vardiff::VardiffConfig;
 use ironpool_shared::work::JobRecord;
@@ -67,6 +68,15 @@ pub enum ShardError {
     },
 }
 
+/// Slots of a block ring: blocks are rare, and the sender's backlog and spool take any burst.
+const BLOCK_RING_RECORDS: u32 = 64;
+
+/// The two rings a shard writes.
+struct Senders {
+    shares: ShareSender,
+    blocks: ShareSender,
+}
+
 /// Everything one shard owns.
 pub struct Shard {
     pub index: usize,
@@ -81,6 +91,8 @@ pub struct Shard {
     extranonce2_size: Cell<usize>,
     /// `None` once the shard has stopped (the sender was shut down and its backlog spooled).
     sender: RefCell<Option<ShareSender>>,
+    /// Block candidates for the jobmaster, on their own ring (same lifecycle as `sender`).
+    block_sender: RefCell<Option<ShareSender>>,
     pub validator: Validator,
     pub worker_rules: WorkerNameRules,
     vardiff: Vec<Rc<VardiffConfig>>,
@@ -88,6 +100,9 @@ pub struct Shard {
     send_limits: Rc<SendLimits>,
     /// Set when the shard stops: no more connections are accepted.
     stopping: Cell<bool>,
+    /// Workers whose first share was announced within the hour, and when the sampling minute
+    /// last changed (see `events`).
+    pub events: events::EventState,
 }
 
 /// What the shards publish for whoever watches the process (tests, status): each shard's
@@ -173,6 +188,26 @@ fn run_thread(
                 message: e.to_string(),
             }
         })?;
+    let block_producer = ShareProducer::open(
+        block_ring_path(&config.ring_dir, ring_id),
+        &ShareRingConfig {
+            capacity: BLOCK_RING_RECORDS,
+            reserved_for_blocks: 0,
+        },
+    )
+    .map_err(|e| ShardError::ShareRing {
+        shard: index,
+        message: e.to_string(),
+    })?;
+    let block_sender = ShareSender::new(block_producer, &ShareSenderConfig::new(&config.spool_dir))
+        .map_err(|e| ShardError::ShareRing {
+            shard: index,
+            message: e.to_string(),
+        })?;
+    let senders = Senders {
+        shares: sender,
+        blocks: block_sender,
+    };
     let wake = job_wake::start(job_ring_path(&config.ring_dir), index).map_err(|source| {
         ShardError::JobWake {
             shard: index,
@@ -189,7 +224,7 @@ fn run_thread(
                     shard: index,
                     source,
                 })?;
-            rt.block_on(shard_main(config, control, index, ring_id, sender, wake))
+            rt.block_on(shard_main(config, control, index, ring_id, senders, wake))
         }
         Driver::Epoll => {
             let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
@@ -199,7 +234,7 @@ fn run_thread(
                     shard: index,
                     source,
                 })?;
-            rt.block_on(shard_main(config, control, index, ring_id, sender, wake))
+            rt.block_on(shard_main(config, control, index, ring_id, senders, wake))
         }
     }
 }
@@ -209,7 +244,7 @@ async fn shard_main(
     control: Arc<GatewayControl>,
     index: usize,
     ring_id: u16,
-    sender: ShareSender,
+    senders: Senders,
     wake: std::os::unix::net::UnixStream,
 ) -> Result<(), ShardError> {
     let vardiff = config
@@ -244,12 +279,14 @@ async fn shard_main(
         next_session: Cell::new(1),
         extranonce1_size: Cell::new(4),
         extranonce2_size: Cell::new(8),
-        sender: RefCell::new(Some(sender)),
+        sender: RefCell::new(Some(senders.shares)),
+        block_sender: RefCell::new(Some(senders.blocks)),
         validator: Validator::default(),
         worker_rules: config.worker_rules.clone(),
         vardiff,
         read_pool: RefCell::new(Vec::new()),
         stopping: Cell::new(false),
+        events: events::EventState::default(),
         send_limits: Rc::new(SendLimits {
             queue_bytes_max: config.send_queue_bytes_max,
             timeout: config.send_timeout,
@@ -331,6 +368,12 @@ async fn shard_main(
             Err(e) => error!(shard = index, error = %e, "shares could not be spooled at stop"),
         }
     }
+    let block_sender = shard.block_sender.borrow_mut().take();
+    if let Some(sender) = block_sender {
+        if let Err(e) = sender.shutdown() {
+            error!(shard = index, error = %e, "block candidates could not be spooled at stop");
+        }
+    }
     Ok(())
 }
 
@@ -378,9 +421,9 @@ async fn accept_loop(shard: Rc<Shard>, listener: monoio::net::TcpListener, port:
             return;
         }
         match accepted {
-            Ok((stream, _addr)) => {
+            Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                monoio::spawn(session::run(shard.clone(), stream, port));
+                monoio::spawn(session::run(shard.clone(), stream, port, peer));
             }
             Err(e) => {
                 shard
@@ -430,6 +473,11 @@ async fn timer(shard: Rc<Shard>, control: Arc<GatewayControl>, stopping: Rc<Loca
                 error!(shard = shard.index, error = %e, "share ring flush failed");
             }
         }
+        if let Some(sender) = shard.block_sender.borrow_mut().as_mut() {
+            if let Err(e) = sender.flush() {
+                error!(shard = shard.index, error = %e, "block ring flush failed");
+            }
+        }
         if let Some(slot) = control
             .counters
             .lock()
@@ -438,6 +486,7 @@ async fn timer(shard: Rc<Shard>, control: Arc<GatewayControl>, stopping: Rc<Loca
         {
             *slot = shard.counters.snapshot();
         }
+        shard.sample_connections();
         if control.stop.load(Ordering::Relaxed) {
             stopping.notify();
             return;
@@ -457,8 +506,18 @@ async fn timer(shard: Rc<Shard>, control: Arc<GatewayControl>, stopping: Rc<Loca
 }
 
 impl Shard {
-    /// Hands an accepted share or a block candidate to the share ring (or its backlog and spool).
+    /// Hands a record to the share ring (or its backlog and spool); a block candidate goes to
+    /// the block ring first, for the jobmaster, then to the share ring, for the accounting.
     pub fn send_record(&self, record: &ShareRecord) -> Result<(), String> {
+        if record.kind == ShareKind::BlockCandidate {
+            match self.block_sender.borrow_mut().as_mut() {
+                Some(sender) => sender
+                    .send(record)
+                    .map(|_| ())
+                    .map_err(|e| format!("block ring: {e}"))?,
+                None => return Err("shard stopped".to_owned()),
+            }
+        }
         match self.sender.borrow_mut().as_mut() {
             Some(sender) => sender.send(record).map(|_| ()).map_err(|e| e.to_string()),
             None => Err("shard stopped".to_owned()),
@@ -477,6 +536,7 @@ impl Shard {
         now: Instant,
         stream: Rc<monoio::net::TcpStream>,
         fd: std::os::fd::RawFd,
+        peer: std::net::SocketAddr,
     ) -> Rc<Session> {
         let id = self.next_session.get();
         self.next_session.set(id + 1);
@@ -489,6 +549,7 @@ impl Shard {
             .unwrap_or_default();
         let session = Rc::new(Session::new(
             id,
+            peer,
             stream,
             fd,
             self.send_limits.clone(),
@@ -508,7 +569,9 @@ impl Shard {
 
     /// Forgets a connection and counts why it ended.
     pub fn close_session(&self, session: &Session, ended: Ended) {
-        self.sessions.borrow_mut().remove(&session.id);
+        if self.sessions.borrow_mut().remove(&session.id).is_some() {
+            self.send_event(session, ShareKind::Disconnected);
+        }
         let extranonce1 = session.state.borrow().extranonce1;
         self.extranonce.borrow_mut().release(extranonce1.as_slice());
         self.counters
@@ -528,6 +591,15 @@ impl Shard {
         if let Some(cell) = cell {
             cell.set(cell.get() + 1);
         }
+    }
+
+    /// Sessions that have authorized a worker.
+    pub fn authorized_sessions(&self) -> u64 {
+        self.sessions
+            .borrow()
+            .values()
+            .filter(|s| s.state.borrow().worker.is_some())
+            .count() as u64
     }
 
     /// A buffer of `READ_BUFFER_BYTES` to read into, from the shard's pool.

@@ -2,6 +2,7 @@
 //! hashed together (several shares interleaved through SHA-NI, or multi-buffer AVX2/AVX-512 on
 //! CPUs without it), then judged: block first, then duplicate, then share difficulty.
 
+use super::events::unix_ms;
 use super::jobs::ShardJob;
 use super::signal::LocalSignal;
 use super::Shard;
@@ -10,7 +11,7 @@ use crate::session::requests::{count_reject, note_error};
 use crate::session::state::Session;
 use bitcoin::hashes::Hash;
 use bitcoin::BlockHash;
-use ironpool_shared::ring::{ShareKind, ShareRecord};
+use ironpool_shared::ring::{RecordDetail, ShareKind, ShareRecord};
 use ironpool_shared::sha256d::{hash_shares, ShareWork};
 use ironpool_shared::stratum::{
     reply_error, reply_error_default, reply_true, Extranonce2, RequestId, StratumError, Submit,
@@ -21,7 +22,7 @@ use std::cell::RefCell;
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::Poll;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use tracing::{error, info};
 
 /// A submission that passed the checks that need no hashing.
@@ -173,18 +174,12 @@ pub fn process_queue(shard: &Rc<Shard>) {
     }
 }
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 fn record(
     shard: &Shard,
     share: &PendingShare,
     kind: ShareKind,
     difficulty: f64,
+    hash: &[u8; 32],
 ) -> Option<ShareRecord> {
     let state = share.session.state.borrow();
     let worker = state.worker.as_ref()?;
@@ -202,6 +197,11 @@ fn record(
         accepted_at_ms: unix_ms(),
         user: worker.user().to_owned(),
         worker: worker.worker().to_owned(),
+        network_difficulty: share.job.network_difficulty,
+        detail: match kind {
+            ShareKind::BlockCandidate => RecordDetail::BlockHash(*hash),
+            _ => RecordDetail::None,
+        },
     })
 }
 
@@ -221,7 +221,12 @@ fn judge(shard: &Rc<Shard>, share: PendingShare, hash: &[u8; 32], now: Instant) 
         // A block below the session's share difficulty still counts: credit what it achieved.
         (None, true) => achieved.min(share.session.state.borrow().vardiff.current()),
         (None, false) => {
-            count_reject(shard, StratumError::LowDifficulty);
+            count_reject(
+                shard,
+                &share.session,
+                StratumError::LowDifficulty,
+                share.job.record.job_id,
+            );
             let current = share.session.state.borrow().vardiff.current();
             reply_error(
                 &mut out,
@@ -234,12 +239,17 @@ fn judge(shard: &Rc<Shard>, share: PendingShare, hash: &[u8; 32], now: Instant) 
     };
     // Only shares that count enter the duplicate set: junk cannot fill it.
     if !shard.jobs.borrow().first_sighting(hash) {
-        count_reject(shard, StratumError::Duplicate);
+        count_reject(
+            shard,
+            &share.session,
+            StratumError::Duplicate,
+            share.job.record.job_id,
+        );
         reply_error_default(&mut out, id, StratumError::Duplicate);
         return reject(shard, &share, out);
     }
     if is_block {
-        if let Some(candidate) = record(shard, &share, ShareKind::BlockCandidate, credited) {
+        if let Some(candidate) = record(shard, &share, ShareKind::BlockCandidate, credited, hash) {
             match shard.send_record(&candidate) {
                 Ok(()) => {
                     info!(job = share.job.record.job_id, user = %candidate.user, worker = %candidate.worker, "block candidate sent")
@@ -256,7 +266,7 @@ fn judge(shard: &Rc<Shard>, share: PendingShare, hash: &[u8; 32], now: Instant) 
     }
     // Stored first, then answered: a share the miner is told was accepted is on the ring, in the
     // backlog or in the spool.
-    let stored = match record(shard, &share, ShareKind::Share, credited) {
+    let stored = match record(shard, &share, ShareKind::Share, credited, hash) {
         Some(accepted) => shard.send_record(&accepted),
         None => Err("session has no account".to_owned()),
     };
@@ -281,6 +291,7 @@ fn judge(shard: &Rc<Shard>, share: PendingShare, hash: &[u8; 32], now: Instant) 
         .counters
         .shares_accepted
         .set(shard.counters.shares_accepted.get() + 1);
+    shard.announce_worker(&share.session);
     let changed = {
         let mut state = share.session.state.borrow_mut();
         state.errors_in_row = 0;

@@ -43,8 +43,9 @@ pub use futex::WaitOutcome;
 pub use job_reader::{JobRead, JobRingReader, IDENTITY_CHECK_INTERVAL};
 pub use job_ring::{JobRing, JobRingConfig, JobRingOpened};
 pub use share_record::{
-    DecodeError, EncodeError, EncodedShare, ShareKind, ShareRecord, EXTRANONCE1_BYTES_MAX,
-    EXTRANONCE2_BYTES_MAX, RECORD_BYTES, RECORD_FORMAT_VERSION, USER_BYTES_MAX, WORKER_BYTES_MAX,
+    DecodeError, EncodeError, EncodedShare, RecordDetail, ShareKind, ShareRecord,
+    EXTRANONCE1_BYTES_MAX, EXTRANONCE2_BYTES_MAX, RECORD_BYTES, RECORD_FORMAT_VERSION,
+    USER_BYTES_MAX, WORKER_BYTES_MAX,
 };
 pub use share_ring::{ShareConsumer, ShareProducer, ShareRingConfig};
 pub use share_sender::{SenderCounters, Sent, ShareSender, ShareSenderConfig};
@@ -57,7 +58,14 @@ pub fn job_ring_path(dir: &Path) -> PathBuf {
     dir.join("jobs.ring")
 }
 
-/// The share ring file of shard `shard_id` in `dir`.
+/// The share ring file of shard `shard_id` in `dir`: every accepted share, rejection, session
+/// event and block candidate, for the metawriter (accounting).
 pub fn share_ring_path(dir: &Path, shard_id: u16) -> PathBuf {
     dir.join(format!("shares-{shard_id}.ring"))
+}
+
+/// The block ring file of shard `shard_id` in `dir`: block candidates only, for the jobmaster. A
+/// ring of its own, so a block never waits behind shares nor on the metawriter being up.
+pub fn block_ring_path(dir: &Path, shard_id: u16) -> PathBuf {
+    dir.join(format!("blocks-{shard_id}.ring"))
 }

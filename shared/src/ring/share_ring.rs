@@ -174,8 +174,8 @@ impl ShareProducer {
     pub fn try_push_encoded(&mut self, record: &EncodedShare) -> Result<(), PushError> {
         let kind = record.kind();
         let limit = match kind {
-            ShareKind::Share => self.share_limit,
             ShareKind::BlockCandidate => u64::from(self.layout.capacity),
+            _ => self.share_limit,
         };
         // The consumer index only grows, so a cached value can only understate the free room:
         // reload it (a line the consumer writes) only when the cached value says full.

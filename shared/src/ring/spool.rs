@@ -522,6 +522,8 @@ mod tests {
             accepted_at_ms: 5,
             user: "user".to_owned(),
             worker: "worker".to_owned(),
+            network_difficulty: 0.0,
+            detail: crate::ring::share_record::RecordDetail::zero_for(kind),
         }
         .encode()
         .expect("test record fits")
