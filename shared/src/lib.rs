@@ -4,6 +4,7 @@
 //! - `ring`: shared-memory rings between the control plane and the gateway shards.
 
 pub mod config;
+pub mod meta;
 pub mod ring;
 pub mod sha256d;
 pub mod stratum;
