@@ -8,4 +8,5 @@
 pub mod config;
 pub mod jobmaster;
 pub mod log_throttle;
+pub mod meta_spool;
 pub mod node;

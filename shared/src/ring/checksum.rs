@@ -71,7 +71,7 @@ fn crc32c_table(crc: u32, bytes: &[u8]) -> u32 {
 }
 
 /// CRC-32C of `bytes`.
-pub(crate) fn crc32c(bytes: &[u8]) -> u32 {
+pub fn crc32c(bytes: &[u8]) -> u32 {
     crc32c_extend(0, bytes)
 }
 

@@ -85,6 +85,9 @@ pub(crate) const SHARE_RECORD_SIZE_OFFSET: usize = 16;
 pub(crate) const SHARE_HEADER_SIZE_OFFSET: usize = 20;
 pub(crate) const SHARE_PRODUCER_EPOCH_OFFSET: usize = 24;
 pub(crate) const SHARE_CONSUMER_EPOCH_OFFSET: usize = 32;
+/// A random id written when the file is created (0 in files made before it existed): a consumer
+/// that remembers ring indexes tells a re-created file (indexes from 0 again) from the old one.
+pub(crate) const SHARE_RING_ID_OFFSET: usize = 40;
 pub(crate) const SHARE_PRODUCER_INDEX_OFFSET: usize = 128;
 pub(crate) const SHARE_WAKE_OFFSET: usize = 136;
 pub(crate) const SHARE_CONSUMER_INDEX_OFFSET: usize = 256;
@@ -369,6 +372,24 @@ impl ShareLayout {
             SHARE_HEADER_BYTES as u32,
             Ordering::Relaxed,
         );
+        map.store_u64(SHARE_RING_ID_OFFSET, new_ring_id(), Ordering::Relaxed);
         map.store_u64(MAGIC_OFFSET, SHARE_MAGIC, Ordering::Release);
     }
+}
+
+/// A ring id that differs between files: the clock, the process and a per-process counter,
+/// mixed (SplitMix64). Never 0, which marks files made before ring ids existed.
+fn new_ring_id() -> u64 {
+    use std::sync::atomic::AtomicU64;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut z = nanos
+        ^ (u64::from(std::process::id()) << 32)
+        ^ COUNTER.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)).max(1)
 }

@@ -38,6 +38,7 @@ mod spool;
 
 use std::path::{Path, PathBuf};
 
+pub use checksum::crc32c;
 pub use error::{PopError, PushError, RingError, SendError, SpoolError};
 pub use futex::WaitOutcome;
 pub use job_reader::{JobRead, JobRingReader, IDENTITY_CHECK_INTERVAL};

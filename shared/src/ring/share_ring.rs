@@ -30,7 +30,7 @@ use super::error::{PopError, PushError, RingError};
 use super::futex::{deadline_after, WaitOutcome};
 use super::header::{
     ShareLayout, SHARE_CONSUMER_EPOCH_OFFSET, SHARE_CONSUMER_INDEX_OFFSET, SHARE_HEADER_BYTES,
-    SHARE_PRODUCER_EPOCH_OFFSET, SHARE_PRODUCER_INDEX_OFFSET, SHARE_SLEEPING_OFFSET,
+    SHARE_PRODUCER_EPOCH_OFFSET, SHARE_PRODUCER_INDEX_OFFSET, SHARE_RING_ID_OFFSET, SHARE_SLEEPING_OFFSET,
     SHARE_WAKE_OFFSET,
 };
 use super::mapping::SharedMapMut;
@@ -422,6 +422,16 @@ impl ShareConsumer {
     /// The committed index: records committed into this file, ever.
     pub fn committed_total(&self) -> u64 {
         self.committed
+    }
+
+    /// The index the next `pop` reads.
+    pub fn read_index(&self) -> u64 {
+        self.read
+    }
+
+    /// The file's random id (0 for files made before ring ids existed).
+    pub fn ring_id(&self) -> u64 {
+        self.map.load_u64(SHARE_RING_ID_OFFSET, Ordering::Relaxed)
     }
 
     pub fn capacity(&self) -> u32 {
