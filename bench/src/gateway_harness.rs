@@ -39,6 +39,34 @@ impl TestGateway {
 
     /// As `start`, with `gateway_keys` added to the `[gateway]` table.
     pub fn start_with(name: &str, difficulty: f64, gateway_keys: &str, extra: &str) -> TestGateway {
+        Self::start_ports(
+            name,
+            difficulty,
+            difficulty.min(0.000_000_1),
+            gateway_keys,
+            extra,
+        )
+    }
+
+    /// A gateway whose sessions keep `difficulty` for good (vardiff bounded to it): tests that
+    /// credit shares exactly.
+    pub fn start_fixed(name: &str, difficulty: f64) -> TestGateway {
+        Self::start_ports(
+            name,
+            difficulty,
+            difficulty,
+            "",
+            &format!("max_difficulty = {difficulty}\n"),
+        )
+    }
+
+    fn start_ports(
+        name: &str,
+        difficulty: f64,
+        min_difficulty: f64,
+        gateway_keys: &str,
+        extra: &str,
+    ) -> TestGateway {
         let id = format!("{name}-{}", std::process::id());
         let dir = std::env::temp_dir().join(format!("ironpool-gwtest-{id}"));
         let rings = PathBuf::from(format!("/dev/shm/ironpool-gwtest-{id}"));
@@ -62,7 +90,7 @@ impl TestGateway {
                  [[port]]\nlisten = [\"127.0.0.1:{port}\"]\ndifficulty = {difficulty}\nmin_difficulty = {}\n{extra}",
                 rings.display(),
                 dir.join("spool").display(),
-                difficulty.min(0.000_000_1)
+                min_difficulty
             ),
         )
         .expect("config");
@@ -97,6 +125,18 @@ impl TestGateway {
             self.tip_byte = id as u8;
         }
         let record = job(id, clean, self.tip_byte);
+        self.ring.publish(&record.encode()).expect("publish");
+        record
+    }
+
+    /// As `publish`, with the network `bits` given (`0x207fffff`: every share is a block).
+    pub fn publish_bits(&mut self, clean: bool, bits: u32) -> JobRecord {
+        let id = self.next_job_id;
+        self.next_job_id += 1;
+        if clean {
+            self.tip_byte = id as u8;
+        }
+        let record = fixtures::job(id, clean, self.tip_byte, bits);
         self.ring.publish(&record.encode()).expect("publish");
         record
     }

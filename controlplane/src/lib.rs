@@ -4,9 +4,15 @@
 //! - [`config`]: the TOML configuration of each role, checked key by key.
 //! - [`jobmaster`]: templates → jobs on the job ring; block candidates from the share rings →
 //!   `submitblock` to every node.
+//! - [`alertcenter`]: error-level events of every process → a Redis list, de-duplicated and
+//!   rate-limited.
 
+pub mod alertcenter;
 pub mod config;
 pub mod jobmaster;
 pub mod log_throttle;
+pub mod meta_link;
 pub mod meta_spool;
+pub mod metarelay;
+pub mod metawriter;
 pub mod node;

@@ -1,7 +1,9 @@
 //! `ironpool-control`: one subcommand per control-plane role.
 
 use clap::{Parser, Subcommand};
+use ironpool_controlplane::alertcenter::AlertcenterConfig;
 use ironpool_controlplane::config::jobmaster::JobmasterConfig;
+use ironpool_controlplane::config::meta::{MetarelayConfig, MetawriterConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,6 +25,33 @@ enum Role {
         #[arg(long, short)]
         config: PathBuf,
         /// Check the configuration and exit.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Share rings and batches from other hosts → spool → per-minute aggregates in Redis.
+    Metawriter {
+        /// The metawriter's TOML configuration (see conf/metawriter.toml).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Check the configuration (and read the key file) and exit.
+        #[arg(long)]
+        check: bool,
+    },
+    /// A remote site's share rings and batches → spool → the metawriter.
+    Metarelay {
+        /// The metarelay's TOML configuration (see conf/metarelay.toml).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Check the configuration (and read the key files) and exit.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Error-level events of every process → the Redis list, de-duplicated and rate-limited.
+    Alertcenter {
+        /// alertcenter's TOML configuration (see conf/alertcenter.toml).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Check the configuration (and read the key file) and exit.
         #[arg(long)]
         check: bool,
     },
@@ -68,6 +97,79 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Role::Metawriter { config, check } => {
+            let settings = match MetawriterConfig::load(&config) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("ironpool-control: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if check {
+                println!("config {}: ok", config.display());
+                return ExitCode::SUCCESS;
+            }
+            on_runtime(
+                "metawriter",
+                ironpool_controlplane::metawriter::run(settings),
+            )
+        }
+        Role::Metarelay { config, check } => {
+            let settings = match MetarelayConfig::load(&config) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("ironpool-control: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if check {
+                println!("config {}: ok", config.display());
+                return ExitCode::SUCCESS;
+            }
+            on_runtime("metarelay", ironpool_controlplane::metarelay::run(settings))
+        }
+        Role::Alertcenter { config, check } => {
+            let settings = match AlertcenterConfig::load(&config) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("ironpool-control: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if check {
+                println!("config {}: ok", config.display());
+                return ExitCode::SUCCESS;
+            }
+            on_runtime(
+                "alertcenter",
+                ironpool_controlplane::alertcenter::run(settings),
+            )
+        }
+    }
+}
+
+/// Runs a role's future on a two-thread runtime; its error becomes a failing exit.
+fn on_runtime(
+    role: &str,
+    future: impl std::future::Future<Output = Result<(), String>>,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ironpool-control: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(future) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ironpool-control: {role}: {e}");
+            ExitCode::FAILURE
         }
     }
 }

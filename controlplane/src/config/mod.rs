@@ -2,5 +2,6 @@
 //! every role ([`ironpool_shared::config`]).
 
 pub mod jobmaster;
+pub mod meta;
 
 pub use ironpool_shared::config::{load, parse, ConfigError, InvalidKey};

@@ -9,8 +9,14 @@ use ironpool_shared::ring::crc32c;
 /// Where the records of an input came from: it is how a replayed input is recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// A local share ring (its random id) from ring index `first_index` on.
-    Ring { ring_id: u64, first_index: u64 },
+    /// A local share ring (its random id): the records read from ring index `first_index` up to
+    /// `end_index` (exclusive; a corrupt record skipped at the end makes it larger than
+    /// `first_index` + the records kept).
+    Ring {
+        ring_id: u64,
+        first_index: u64,
+        end_index: u64,
+    },
     /// A batch received over TCP: its (origin, seq) id.
     Remote,
 }
@@ -30,10 +36,16 @@ pub struct Input {
 pub enum Entry {
     Input(Input),
     /// The metawriter starts applying batch `batch_seq`, made of the inputs up to `upto`.
-    FlushStart { batch_seq: u64, upto: u64 },
+    FlushStart {
+        batch_seq: u64,
+        upto: u64,
+    },
     /// Everything up to input `upto` is safe downstream (applied to Redis, or acknowledged by
     /// the upstream metawriter); `batch_seq` is the metawriter's batch (0 for a relay).
-    Done { batch_seq: u64, upto: u64 },
+    Done {
+        batch_seq: u64,
+        upto: u64,
+    },
     /// The first entry of a compacted file: what the dropped entries had established.
     Snapshot(Snapshot),
 }
@@ -87,14 +99,16 @@ impl Entry {
                     Source::Ring {
                         ring_id,
                         first_index,
+                        end_index,
                     } => {
                         p.push(0);
                         p.extend_from_slice(&ring_id.to_le_bytes());
                         p.extend_from_slice(&first_index.to_le_bytes());
+                        p.extend_from_slice(&end_index.to_le_bytes());
                     }
                     Source::Remote => {
                         p.push(1);
-                        p.extend_from_slice(&[0; 16]);
+                        p.extend_from_slice(&[0; 24]);
                     }
                 }
                 p.extend_from_slice(&input.batch.encode());
@@ -142,11 +156,14 @@ impl Entry {
                 let tag = *p.get(9).ok_or_else(short)?;
                 let a = u64_at(p, 10).ok_or_else(short)?;
                 let b = u64_at(p, 18).ok_or_else(short)?;
-                let batch = Batch::decode(&p[26..]).map_err(|e| format!("input {entry_seq}: {e}"))?;
+                let c = u64_at(p, 26).ok_or_else(short)?;
+                let batch =
+                    Batch::decode(&p[34..]).map_err(|e| format!("input {entry_seq}: {e}"))?;
                 let source = match tag {
                     0 => Source::Ring {
                         ring_id: a,
                         first_index: b,
+                        end_index: c,
                     },
                     1 => Source::Remote,
                     other => return Err(format!("input {entry_seq}: unknown source {other}")),
@@ -177,8 +194,10 @@ impl Entry {
                 let rings = u32_at(p, at).ok_or_else(short)?;
                 at += 4;
                 for _ in 0..rings {
-                    s.rings
-                        .push((u64_at(p, at).ok_or_else(short)?, u64_at(p, at + 8).ok_or_else(short)?));
+                    s.rings.push((
+                        u64_at(p, at).ok_or_else(short)?,
+                        u64_at(p, at + 8).ok_or_else(short)?,
+                    ));
                     at += 16;
                 }
                 let origins = u32_at(p, at).ok_or_else(short)?;
@@ -210,9 +229,12 @@ pub fn next_entry(bytes: &[u8]) -> Result<Option<(&[u8], usize)>, String> {
     }
     let len = u32_at(bytes, 0).ok_or("torn entry header")? as usize;
     let crc = u32_at(bytes, 4).ok_or("torn entry header")?;
-    let payload = bytes
-        .get(8..8 + len)
-        .ok_or_else(|| format!("torn entry: {len} bytes announced, {} there", bytes.len() - 8))?;
+    let payload = bytes.get(8..8 + len).ok_or_else(|| {
+        format!(
+            "torn entry: {len} bytes announced, {} there",
+            bytes.len() - 8
+        )
+    })?;
     if crc32c(payload) != crc {
         return Err("entry checksum does not match".to_owned());
     }

@@ -75,7 +75,8 @@ impl Spool {
             .open(&path)
             .map_err(|e| io(&path, "open", e))?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(|e| io(&path, "read", e))?;
+        file.read_to_end(&mut bytes)
+            .map_err(|e| io(&path, "read", e))?;
         let mut state = SpoolState {
             next_entry_seq: 1,
             ..SpoolState::default()
@@ -104,7 +105,8 @@ impl Spool {
         if at < bytes.len() {
             // The torn or corrupt tail is saved aside (keep_tail); the file ends where its good
             // part ends, so new entries follow good ones.
-            file.set_len(at as u64).map_err(|e| io(&path, "truncate", e))?;
+            file.set_len(at as u64)
+                .map_err(|e| io(&path, "truncate", e))?;
             file.sync_all().map_err(|e| io(&path, "sync", e))?;
         }
         let done = state.done_upto;
@@ -122,8 +124,12 @@ impl Spool {
     fn keep_tail(path: &Path, tail: &[u8], offset: usize, why: &str) {
         let aside = path.with_extension(format!("tail-{offset}"));
         match std::fs::write(&aside, tail) {
-            Ok(()) => warn!(spool = %path.display(), offset, bytes = tail.len(), reason = why, kept = %aside.display(), "spool ends in a torn or corrupt entry (a crash mid-append); the rest is kept aside"),
-            Err(e) => error!(spool = %path.display(), offset, reason = why, error = %e, "spool tail is corrupt and could not be kept aside"),
+            Ok(()) => {
+                warn!(spool = %path.display(), offset, bytes = tail.len(), reason = why, kept = %aside.display(), "spool ends in a torn or corrupt entry (a crash mid-append); the rest is kept aside")
+            }
+            Err(e) => {
+                error!(spool = %path.display(), offset, reason = why, error = %e, "spool tail is corrupt and could not be kept aside")
+            }
         }
     }
 
@@ -157,9 +163,8 @@ impl Spool {
     fn note(dedup: &mut Dedup, input: &Input) {
         match input.source {
             Source::Ring {
-                ring_id,
-                first_index,
-            } => dedup.note_ring(ring_id, first_index + input.batch.records.len() as u64),
+                ring_id, end_index, ..
+            } => dedup.note_ring(ring_id, end_index),
             Source::Remote => dedup.note_remote(input.batch.origin, input.batch.seq),
         }
     }
@@ -183,21 +188,29 @@ impl Spool {
     /// # Errors
     ///
     /// The write or the sync failed: nothing may be acknowledged or committed.
-    pub fn store(&mut self, source: Source, mut batch: Batch) -> Result<(Stored, Option<Input>), String> {
+    pub fn store(
+        &mut self,
+        source: Source,
+        mut batch: Batch,
+    ) -> Result<(Stored, Option<Input>), String> {
         let source = match source {
             Source::Ring {
                 ring_id,
                 first_index,
+                end_index,
             } => {
                 let next = self.state.dedup.ring_next(ring_id);
-                let skip = next.saturating_sub(first_index).min(batch.records.len() as u64);
-                batch.records.drain(..skip as usize);
-                if batch.records.is_empty() {
+                if next >= end_index {
                     return Ok((Stored::Duplicate, None));
                 }
+                let skip = next
+                    .saturating_sub(first_index)
+                    .min(batch.records.len() as u64);
+                batch.records.drain(..skip as usize);
                 Source::Ring {
                     ring_id,
                     first_index: first_index + skip,
+                    end_index,
                 }
             }
             Source::Remote => {
@@ -363,20 +376,65 @@ mod tests {
         let d = dir("reopen");
         let (mut spool, pending) = Spool::open(&d, COMPACT_BYTES_DEFAULT).expect("open");
         assert!(pending.is_empty());
-        let ring = Source::Ring { ring_id: 7, first_index: 0 };
-        assert!(matches!(spool.store(ring, batch(7, 0, 3)).expect("store").0, Stored::New { records: 3, .. }));
-        assert!(matches!(spool.store(Source::Remote, batch(9, 0, 2)).expect("store").0, Stored::New { .. }));
-        assert_eq!(spool.store(Source::Remote, batch(9, 0, 2)).expect("store").0, Stored::Duplicate);
+        let ring = Source::Ring {
+            ring_id: 7,
+            first_index: 0,
+            end_index: 3,
+        };
+        assert!(matches!(
+            spool.store(ring, batch(7, 0, 3)).expect("store").0,
+            Stored::New { records: 3, .. }
+        ));
+        assert!(matches!(
+            spool
+                .store(Source::Remote, batch(9, 0, 2))
+                .expect("store")
+                .0,
+            Stored::New { .. }
+        ));
+        assert_eq!(
+            spool
+                .store(Source::Remote, batch(9, 0, 2))
+                .expect("store")
+                .0,
+            Stored::Duplicate
+        );
         drop(spool);
         let (mut spool, pending) = Spool::open(&d, COMPACT_BYTES_DEFAULT).expect("reopen");
         assert_eq!(pending.len(), 2);
         // The ring is read again from index 1 (its commit was lost): only index 3 on is new.
         let (stored, input) = spool
-            .store(Source::Ring { ring_id: 7, first_index: 1 }, batch(7, 1, 3))
+            .store(
+                Source::Ring {
+                    ring_id: 7,
+                    first_index: 1,
+                    end_index: 4,
+                },
+                batch(7, 1, 3),
+            )
             .expect("store");
-        assert_eq!(stored, Stored::New { entry_seq: 3, records: 1 });
-        assert_eq!(input.map(|i| i.source), Some(Source::Ring { ring_id: 7, first_index: 3 }));
-        assert_eq!(spool.store(Source::Remote, batch(9, 0, 2)).expect("store").0, Stored::Duplicate);
+        assert_eq!(
+            stored,
+            Stored::New {
+                entry_seq: 3,
+                records: 1
+            }
+        );
+        assert_eq!(
+            input.map(|i| i.source),
+            Some(Source::Ring {
+                ring_id: 7,
+                first_index: 3,
+                end_index: 4
+            })
+        );
+        assert_eq!(
+            spool
+                .store(Source::Remote, batch(9, 0, 2))
+                .expect("store")
+                .0,
+            Stored::Duplicate
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 
@@ -389,15 +447,27 @@ mod tests {
         let len = spool.bytes();
         drop(spool);
         // A crash in the middle of the second append: the file ends 10 bytes short.
-        let file = OpenOptions::new().write(true).open(d.join("spool.log")).expect("file");
+        let file = OpenOptions::new()
+            .write(true)
+            .open(d.join("spool.log"))
+            .expect("file");
         file.set_len(len - 10).expect("truncate");
         let (mut spool, pending) = Spool::open(&d, COMPACT_BYTES_DEFAULT).expect("reopen");
-        assert_eq!(pending.iter().map(|i| i.batch.seq).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(
+            pending.iter().map(|i| i.batch.seq).collect::<Vec<_>>(),
+            vec![0]
+        );
         assert!(std::fs::read_dir(&d).expect("dir").any(|e| e
             .map(|e| e.file_name().to_string_lossy().contains("tail-"))
             .unwrap_or(false)));
         // Seq 1 was never durably stored: a resend is new.
-        assert!(matches!(spool.store(Source::Remote, batch(1, 1, 1)).expect("store").0, Stored::New { .. }));
+        assert!(matches!(
+            spool
+                .store(Source::Remote, batch(1, 1, 1))
+                .expect("store")
+                .0,
+            Stored::New { .. }
+        ));
         let _ = std::fs::remove_dir_all(&d);
     }
 
@@ -406,7 +476,9 @@ mod tests {
         let d = dir("compact");
         let (mut spool, _) = Spool::open(&d, 1).expect("open");
         for seq in 0..4 {
-            spool.store(Source::Remote, batch(5, seq, 2)).expect("store");
+            spool
+                .store(Source::Remote, batch(5, seq, 2))
+                .expect("store");
         }
         let first = spool.flush_start(2).expect("start");
         spool.done(first, 2).expect("done");
@@ -414,11 +486,20 @@ mod tests {
         assert!(spool.compact_if_large().expect("compact"));
         drop(spool);
         let (mut spool, pending) = Spool::open(&d, 1).expect("reopen");
-        assert_eq!(pending.iter().map(|i| i.entry_seq).collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!(
+            pending.iter().map(|i| i.entry_seq).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
         assert_eq!(spool.state.in_flight, Some((second, 3)));
         assert_eq!(spool.state.next_entry_seq, 5);
         for seq in 0..4 {
-            assert_eq!(spool.store(Source::Remote, batch(5, seq, 2)).expect("store").0, Stored::Duplicate);
+            assert_eq!(
+                spool
+                    .store(Source::Remote, batch(5, seq, 2))
+                    .expect("store")
+                    .0,
+                Stored::Duplicate
+            );
         }
         let _ = std::fs::remove_dir_all(&d);
     }

@@ -30,8 +30,8 @@ use super::error::{PopError, PushError, RingError};
 use super::futex::{deadline_after, WaitOutcome};
 use super::header::{
     ShareLayout, SHARE_CONSUMER_EPOCH_OFFSET, SHARE_CONSUMER_INDEX_OFFSET, SHARE_HEADER_BYTES,
-    SHARE_PRODUCER_EPOCH_OFFSET, SHARE_PRODUCER_INDEX_OFFSET, SHARE_RING_ID_OFFSET, SHARE_SLEEPING_OFFSET,
-    SHARE_WAKE_OFFSET,
+    SHARE_PRODUCER_EPOCH_OFFSET, SHARE_PRODUCER_INDEX_OFFSET, SHARE_RING_ID_OFFSET,
+    SHARE_SLEEPING_OFFSET, SHARE_WAKE_OFFSET,
 };
 use super::mapping::SharedMapMut;
 use super::share_record::{EncodedShare, ShareKind, ShareRecord, RECORD_BYTES};
