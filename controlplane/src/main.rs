@@ -4,8 +4,14 @@ use clap::{Parser, Subcommand};
 use ironpool_controlplane::alertcenter::AlertcenterConfig;
 use ironpool_controlplane::config::jobmaster::JobmasterConfig;
 use ironpool_controlplane::config::meta::{MetarelayConfig, MetawriterConfig};
-use std::path::PathBuf;
+use ironpool_controlplane::config::ConfigError;
+use ironpool_shared::alert::{alert_layer, AlertConfig, AlertHandle};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -59,88 +65,48 @@ enum Role {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Each role's file is read before logging starts: its `[alert]` table decides where error
+    // events go besides stderr. alertcenter sends none.
     match cli.role {
         Role::Jobmaster { config, check } => {
-            let settings = match JobmasterConfig::load(&config) {
+            let settings = match load(&config, check, JobmasterConfig::load) {
                 Ok(s) => s,
-                Err(e) => {
-                    eprintln!("ironpool-control: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
-            if check {
-                println!("config {}: ok", config.display());
-                return ExitCode::SUCCESS;
-            }
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("ironpool-control: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(ironpool_controlplane::jobmaster::run(settings)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("ironpool-control: jobmaster: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            let alerts = init_tracing(settings.alert.clone());
+            let code = on_runtime("jobmaster", ironpool_controlplane::jobmaster::run(settings));
+            flush_alerts(alerts);
+            code
         }
         Role::Metawriter { config, check } => {
-            let settings = match MetawriterConfig::load(&config) {
+            let settings = match load(&config, check, MetawriterConfig::load) {
                 Ok(s) => s,
-                Err(e) => {
-                    eprintln!("ironpool-control: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
-            if check {
-                println!("config {}: ok", config.display());
-                return ExitCode::SUCCESS;
-            }
-            on_runtime(
+            let alerts = init_tracing(settings.alert.clone());
+            let code = on_runtime(
                 "metawriter",
                 ironpool_controlplane::metawriter::run(settings),
-            )
+            );
+            flush_alerts(alerts);
+            code
         }
         Role::Metarelay { config, check } => {
-            let settings = match MetarelayConfig::load(&config) {
+            let settings = match load(&config, check, MetarelayConfig::load) {
                 Ok(s) => s,
-                Err(e) => {
-                    eprintln!("ironpool-control: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
-            if check {
-                println!("config {}: ok", config.display());
-                return ExitCode::SUCCESS;
-            }
-            on_runtime("metarelay", ironpool_controlplane::metarelay::run(settings))
+            let alerts = init_tracing(settings.alert.clone());
+            let code = on_runtime("metarelay", ironpool_controlplane::metarelay::run(settings));
+            flush_alerts(alerts);
+            code
         }
         Role::Alertcenter { config, check } => {
-            let settings = match AlertcenterConfig::load(&config) {
+            let settings = match load(&config, check, AlertcenterConfig::load) {
                 Ok(s) => s,
-                Err(e) => {
-                    eprintln!("ironpool-control: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
-            if check {
-                println!("config {}: ok", config.display());
-                return ExitCode::SUCCESS;
-            }
+            init_tracing(None);
             on_runtime(
                 "alertcenter",
                 ironpool_controlplane::alertcenter::run(settings),
@@ -149,10 +115,58 @@ fn main() -> ExitCode {
     }
 }
 
+/// Loads a role's file with `loader`. `Err` is the exit code when there is nothing to run: the
+/// file is refused (the error printed, code 2) or only a check was asked for (code 0).
+fn load<T>(
+    path: &Path,
+    check: bool,
+    loader: impl FnOnce(&Path) -> Result<T, ConfigError>,
+) -> Result<T, ExitCode> {
+    match loader(path) {
+        Err(e) => {
+            eprintln!("ironpool-control: {e}");
+            Err(ExitCode::from(2))
+        }
+        Ok(_) if check => {
+            println!("config {}: ok", path.display());
+            Err(ExitCode::SUCCESS)
+        }
+        Ok(settings) => Ok(settings),
+    }
+}
+
+/// Logs to stderr as `RUST_LOG` says (`info` by default); with `[alert]`, error events also go to
+/// alertcenter. Returns the alert layer's handle, to flush before exiting.
+fn init_tracing(alert: Option<AlertConfig>) -> Option<AlertHandle> {
+    let announce = alert.as_ref().map(|a| (a.address.clone(), a.host.clone()));
+    let (layer, handle) = alert.map(alert_layer).unzip();
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with(layer)
+        .init();
+    if let Some((address, host)) = announce {
+        tracing::info!(%address, %host, "error events go to alertcenter");
+    }
+    handle
+}
+
+/// Gives the alerts still queued a moment to reach alertcenter.
+fn flush_alerts(alerts: Option<AlertHandle>) {
+    if let Some(alerts) = alerts {
+        if !alerts.flush(Duration::from_secs(2)) {
+            tracing::warn!(
+                pending = alerts.pending(),
+                "exiting with alerts not delivered to alertcenter"
+            );
+        }
+    }
+}
+
 /// Runs a role's future on a two-thread runtime; its error becomes a failing exit.
-fn on_runtime(
+fn on_runtime<E: std::fmt::Display>(
     role: &str,
-    future: impl std::future::Future<Output = Result<(), String>>,
+    future: impl std::future::Future<Output = Result<(), E>>,
 ) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -3,6 +3,8 @@
 use super::{ConfigError, InvalidKey};
 use crate::node::{NodeAuth, NodeEndpoint};
 use bitcoin::Network;
+use ironpool_shared::alert::AlertConfig;
+use ironpool_shared::config::AlertSection;
 use ironpool_shared::work::{ExtranonceSizes, JobParams, PayoutRecipient};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -30,6 +32,8 @@ pub struct JobmasterConfig {
     pub rings: RingsConfig,
     #[serde(default)]
     pub blocks: BlocksConfig,
+    /// Error-level events to alertcenter; none when absent.
+    pub alert: Option<AlertSection>,
 }
 
 /// One `[[node]]`.
@@ -252,6 +256,8 @@ pub struct Jobmaster {
     pub keep_per_tip: usize,
     pub rings: RingsConfig,
     pub blocks: BlocksConfig,
+    /// Where error-level events go (`[alert]`, process `jobmaster`).
+    pub alert: Option<AlertConfig>,
 }
 
 fn network(name: &str) -> Result<Network, InvalidKey> {
@@ -536,6 +542,12 @@ impl JobmasterConfig {
             ));
         }
 
+        let alert = self
+            .alert
+            .as_ref()
+            .map(|a| a.validate("jobmaster"))
+            .transpose()?;
+
         Ok(Jobmaster {
             network,
             nodes,
@@ -552,6 +564,61 @@ impl JobmasterConfig {
             keep_per_tip: jobs.keep_per_tip,
             rings: rings.clone(),
             blocks: blocks.clone(),
+            alert,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::meta::tests::{example, uncomment_table, with_key_file, KeyFile};
+
+    fn jobmaster(text: &str) -> Result<Jobmaster, InvalidKey> {
+        super::super::parse::<JobmasterConfig>(Path::new("jobmaster.toml"), text)
+            .expect("parses")
+            .validate()
+    }
+
+    #[test]
+    fn the_examples_load_without_alerts() {
+        for name in ["jobmaster.toml", "regtest/jobmaster.toml"] {
+            let settings = jobmaster(&example(name)).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert!(settings.alert.is_none(), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_commented_alert_table_is_valid() {
+        let key = KeyFile::new(b"0123456789abcdef\n");
+        let text = with_key_file(
+            &uncomment_table(&example("jobmaster.toml"), "[alert]"),
+            &key.0,
+        );
+        let alert = jobmaster(&text).expect("valid").alert.expect("[alert]");
+        assert_eq!(alert.address, "10.0.0.5:4100");
+        assert_eq!(alert.host, "pool-eu-1");
+        assert_eq!(alert.process, "jobmaster");
+    }
+
+    #[test]
+    fn a_bad_alert_table_is_refused_naming_the_key() {
+        let key = KeyFile::new(b"0123456789abcdef");
+        let short = KeyFile::new(b"12345\n");
+        let missing = std::env::temp_dir().join("ironpool-jobmaster-no-such-key");
+        let base = example("jobmaster.toml");
+        for (key_file, host, address, name) in [
+            (&missing, "h", "10.0.0.5:4100", "alert.key_file"),
+            (&short.0, "h", "10.0.0.5:4100", "alert.key_file"),
+            (&key.0, "", "10.0.0.5:4100", "alert.host"),
+            (&key.0, "h", "10.0.0.5", "alert.address"),
+        ] {
+            let text = format!(
+                "{base}\n[alert]\naddress = {address:?}\nkey_file = {:?}\nhost = {host:?}\n",
+                key_file.display().to_string()
+            );
+            let e = jobmaster(&text).expect_err("refused");
+            assert_eq!(e.key, name, "{key_file:?} {host:?} {address:?}");
+        }
     }
 }

@@ -2,6 +2,8 @@
 //! `conf/metarelay.toml` document every key).
 
 use super::{ConfigError, InvalidKey};
+use ironpool_shared::alert::AlertConfig;
+use ironpool_shared::config::{read_key, AlertSection};
 use ironpool_shared::meta::{Aggregate, CoinNames, PresharedKey};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -93,6 +95,8 @@ pub struct MetawriterConfig {
     pub local: Option<LocalRingsConfig>,
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Error-level events to alertcenter; none when absent.
+    pub alert: Option<AlertSection>,
 }
 
 /// The metarelay's file.
@@ -109,6 +113,8 @@ pub struct MetarelayConfig {
     /// Records per batch sent upstream, at most.
     #[serde(default = "default_batch_records")]
     pub batch_records: usize,
+    /// Error-level events to alertcenter; none when absent.
+    pub alert: Option<AlertSection>,
 }
 
 fn default_max_batch_bytes() -> u32 {
@@ -134,24 +140,6 @@ fn default_flush_interval_ms() -> u64 {
 }
 fn default_batch_records() -> usize {
     4_096
-}
-
-/// Reads a pre-shared key file.
-///
-/// # Errors
-///
-/// The file cannot be read or the key is shorter than 16 bytes; the error names `key`.
-pub fn read_key(path: &Path, key: &str) -> Result<PresharedKey, InvalidKey> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        InvalidKey::new(
-            key,
-            path.display().to_string(),
-            format!("a readable key file ({e})"),
-        )
-    })?;
-    let trimmed = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-    PresharedKey::new(trimmed)
-        .map_err(|e| InvalidKey::new(key, path.display().to_string(), e.to_string()))
 }
 
 fn check_listen(listen: &ListenConfig) -> Result<(SocketAddr, PresharedKey), InvalidKey> {
@@ -204,6 +192,8 @@ pub struct MetawriterSettings {
     pub coins: CoinNames,
     pub listen: Option<(SocketAddr, PresharedKey)>,
     pub flush_interval: Duration,
+    /// Where error-level events go (`[alert]`, process `metawriter`).
+    pub alert: Option<AlertConfig>,
 }
 
 impl MetawriterConfig {
@@ -311,11 +301,17 @@ impl MetawriterConfig {
             ));
         }
         let flush_interval = Duration::from_millis(self.flush_interval_ms);
+        let alert = self
+            .alert
+            .as_ref()
+            .map(|a| a.validate("metawriter"))
+            .transpose()?;
         Ok(MetawriterSettings {
             config: self,
             coins,
             listen,
             flush_interval,
+            alert,
         })
     }
 }
@@ -326,6 +322,8 @@ pub struct MetarelaySettings {
     pub config: MetarelayConfig,
     pub upstream_key: PresharedKey,
     pub listen: Option<(SocketAddr, PresharedKey)>,
+    /// Where error-level events go (`[alert]`, process `metarelay`).
+    pub alert: Option<AlertConfig>,
 }
 
 impl MetarelayConfig {
@@ -368,10 +366,242 @@ impl MetarelayConfig {
                 "1..=16384",
             ));
         }
+        let alert = self
+            .alert
+            .as_ref()
+            .map(|a| a.validate("metarelay"))
+            .transpose()?;
         Ok(MetarelaySettings {
             config: self,
             upstream_key,
             listen,
+            alert,
         })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! Also the helpers of the other config tests of this crate: temporary key files, and the
+    //! documented examples with their commented-out tables switched on.
+
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A key file of its own per call in the temp directory, removed when dropped.
+    pub(crate) struct KeyFile(pub(crate) PathBuf);
+
+    impl KeyFile {
+        pub(crate) fn new(content: &[u8]) -> KeyFile {
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "ironpool-config-key-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::write(&path, content).expect("write key file");
+            KeyFile(path)
+        }
+    }
+
+    impl Drop for KeyFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// The text of `conf/<name>`.
+    pub(crate) fn example(name: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../conf")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// `text` with the commented-out table `header` (`[alert]`) switched on: its `# key = ...`
+    /// lines and their `#` continuation lines, up to the first other line.
+    pub(crate) fn uncomment_table(text: &str, header: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let (mut inside, mut found) = (false, false);
+        for line in text.lines() {
+            let bare = line.strip_prefix("# ");
+            if bare == Some(header) {
+                (inside, found) = (true, true);
+                out.push_str(header);
+            } else if let Some(bare) = bare.filter(|b| {
+                inside
+                    && (b.trim_start().starts_with('#')
+                        || (b.starts_with(|c: char| c.is_ascii_lowercase()) && b.contains(" = ")))
+            }) {
+                out.push_str(bare);
+            } else {
+                inside = false;
+                out.push_str(line);
+            }
+            out.push('\n');
+        }
+        assert!(found, "no `# {header}` in the example");
+        out
+    }
+
+    /// `text` with every quoted `/etc/ironpool/...` path (the key files) pointed at `key`.
+    pub(crate) fn with_key_file(text: &str, key: &Path) -> String {
+        let quoted = format!("{:?}", key.display().to_string());
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("\"/etc/ironpool/") {
+            let len = rest[start + 1..].find('"').expect("closing quote") + 2;
+            out.push_str(&rest[..start]);
+            out.push_str(&quoted);
+            rest = &rest[start + len..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn writer(text: &str) -> Result<MetawriterSettings, InvalidKey> {
+        super::super::parse::<MetawriterConfig>(Path::new("metawriter.toml"), text)
+            .expect("parses")
+            .validate()
+    }
+
+    fn relay(text: &str) -> Result<MetarelaySettings, InvalidKey> {
+        super::super::parse::<MetarelayConfig>(Path::new("metarelay.toml"), text)
+            .expect("parses")
+            .validate()
+    }
+
+    /// The keys without a default, and [listen] and [local] with only theirs.
+    fn minimal_writer(key: &KeyFile) -> String {
+        format!(
+            "writer_id = \"w\"\nspool_dir = \"/s\"\n[redis]\nurls = [\"redis://127.0.0.1/\"]\n\
+             [[coins]]\nkey = \"btc\"\nname = \"BTC\"\n\
+             [listen]\naddress = \"0.0.0.0:1\"\nkey_file = {:?}\n\
+             [local]\nshards = [0]\ncoin = \"btc\"\nhost = \"h\"\n",
+            key.0.display().to_string()
+        )
+    }
+
+    fn minimal_relay(key: &KeyFile) -> String {
+        format!(
+            "spool_dir = \"/s\"\nupstream = \"w:1\"\nupstream_key_file = {0:?}\n\
+             [listen]\naddress = \"0.0.0.0:1\"\nkey_file = {0:?}\n\
+             [local]\nshards = [0]\ncoin = \"btc\"\nhost = \"h\"\n",
+            key.0.display().to_string()
+        )
+    }
+
+    #[test]
+    fn the_metawriter_example_loads_and_shows_the_defaults() {
+        let key = KeyFile::new(b"0123456789abcdef\n");
+        let text = with_key_file(&example("metawriter.toml"), &key.0);
+        let settings = writer(&text).expect("valid");
+        let defaults = writer(&minimal_writer(&key)).expect("valid");
+        let (c, d) = (&settings.config, &defaults.config);
+        assert_eq!(c.writer_id, "writer-1");
+        assert_eq!(c.spool_dir, Path::new("/var/lib/ironpool/metawriter"));
+        assert_eq!(settings.flush_interval, defaults.flush_interval);
+        assert_eq!(
+            (c.redis.timeout_ms, c.redis.pipeline),
+            (d.redis.timeout_ms, d.redis.pipeline)
+        );
+        let (listen, local) = (c.listen.as_ref(), c.local.as_ref());
+        assert_eq!(
+            listen.map(|l| l.max_batch_bytes),
+            d.listen.as_ref().map(|l| l.max_batch_bytes)
+        );
+        assert_eq!(
+            local.map(|l| &l.ring_dir),
+            d.local.as_ref().map(|l| &l.ring_dir)
+        );
+        assert_eq!(
+            (c.retention.max_age_secs, c.retention.sweep_interval_secs),
+            (d.retention.max_age_secs, d.retention.sweep_interval_secs)
+        );
+        assert_eq!(settings.coins.name("btc"), Some("BTC"));
+        assert!(settings.listen.is_some());
+        assert!(settings.alert.is_none(), "[alert] is commented out");
+    }
+
+    #[test]
+    fn the_metarelay_example_loads_and_shows_the_defaults() {
+        let key = KeyFile::new(b"0123456789abcdef\n");
+        let text = with_key_file(&example("metarelay.toml"), &key.0);
+        let settings = relay(&text).expect("valid");
+        let defaults = relay(&minimal_relay(&key)).expect("valid");
+        let (c, d) = (&settings.config, &defaults.config);
+        assert_eq!(c.spool_dir, Path::new("/var/lib/ironpool/metarelay"));
+        assert_eq!(c.batch_records, d.batch_records);
+        assert_eq!(
+            c.local.as_ref().map(|l| &l.ring_dir),
+            d.local.as_ref().map(|l| &l.ring_dir)
+        );
+        assert!(settings.listen.is_none(), "[listen] is commented out");
+        assert!(settings.alert.is_none(), "[alert] is commented out");
+
+        // The commented-out [listen] is valid too, with its default.
+        let listening = relay(&uncomment_table(&text, "[listen]")).expect("valid");
+        assert_eq!(
+            listening.config.listen.as_ref().map(|l| l.max_batch_bytes),
+            d.listen.as_ref().map(|l| l.max_batch_bytes)
+        );
+        assert!(listening.listen.is_some());
+    }
+
+    #[test]
+    fn the_commented_alert_tables_are_valid_and_name_the_role() {
+        let key = KeyFile::new(b"0123456789abcdef\n");
+        let on = |name| with_key_file(&uncomment_table(&example(name), "[alert]"), &key.0);
+        let alert = writer(&on("metawriter.toml"))
+            .expect("valid")
+            .alert
+            .expect("[alert]");
+        assert_eq!(
+            (alert.address.as_str(), alert.host.as_str()),
+            ("10.0.0.5:4100", "pool-eu-1")
+        );
+        assert_eq!(alert.process, "metawriter");
+        let alert = relay(&on("metarelay.toml"))
+            .expect("valid")
+            .alert
+            .expect("[alert]");
+        assert_eq!(alert.host, "pool-asia-1");
+        assert_eq!(alert.process, "metarelay");
+    }
+
+    #[test]
+    fn a_bad_alert_table_is_refused_naming_the_key() {
+        let key = KeyFile::new(b"0123456789abcdef\n");
+        let short = KeyFile::new(b"12345");
+        let missing = std::env::temp_dir().join("ironpool-config-no-such-key");
+        let table = |key_file: &Path, host: &str| {
+            format!(
+                "[alert]\naddress = \"10.0.0.5:4100\"\nkey_file = {:?}\nhost = {host:?}\n",
+                key_file.display().to_string()
+            )
+        };
+        let cases = [
+            (table(&missing, "h"), "alert.key_file"),
+            (table(&short.0, "h"), "alert.key_file"),
+            (table(&key.0, ""), "alert.host"),
+        ];
+        for (alert, name) in &cases {
+            let e = writer(&(minimal_writer(&key) + alert)).expect_err("refused");
+            assert_eq!(&e.key, name, "metawriter {alert}");
+            let e = relay(&(minimal_relay(&key) + alert)).expect_err("refused");
+            assert_eq!(&e.key, name, "metarelay {alert}");
+        }
+        // Through the file, as the process reports it.
+        let path = std::env::temp_dir().join(format!(
+            "ironpool-config-metawriter-{}.toml",
+            std::process::id()
+        ));
+        std::fs::write(&path, minimal_writer(&key) + &cases[1].0).expect("write");
+        let error = MetawriterConfig::load(&path)
+            .expect_err("refused")
+            .to_string();
+        let _ = std::fs::remove_file(&path);
+        assert!(error.contains("key `alert.key_file`"), "{error}");
+        assert!(error.contains("5 bytes"), "{error}");
     }
 }

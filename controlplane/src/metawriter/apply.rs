@@ -6,6 +6,29 @@ use super::redis_target::RedisTarget;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use ironpool_shared::meta::{RedisBatch, ScriptCall, APPLY_SCRIPT};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// Fault injection for the crash tests: `IRONPOOL_METAWRITER_ABORT_AFTER_CALLS=N` aborts the
+/// process (no unwinding, no flush) right after its N-th applied script call, so a test can stop
+/// a metawriter in the middle of a batch, the one moment a SIGKILL from outside rarely hits.
+fn abort_if_told(applied_so_far: u64) {
+    static LIMIT: OnceLock<Option<u64>> = OnceLock::new();
+    let limit = LIMIT.get_or_init(|| {
+        std::env::var("IRONPOOL_METAWRITER_ABORT_AFTER_CALLS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if limit.is_some_and(|limit| applied_so_far >= limit) {
+        tracing::warn!(
+            calls = applied_so_far,
+            "aborting as IRONPOOL_METAWRITER_ABORT_AFTER_CALLS says"
+        );
+        std::process::abort();
+    }
+}
+
+static CALLS_APPLIED: AtomicU64 = AtomicU64::new(0);
 
 /// Members per SADD.
 const SET_MEMBERS_PER_CALL: usize = 1_000;
@@ -48,6 +71,7 @@ pub async fn apply(
                 .map_err(|e| format!("slot {} script: {e}", call.slot))?;
             if wrote == 1 {
                 applied += 1;
+                abort_if_told(CALLS_APPLIED.fetch_add(1, Ordering::Relaxed) + 1);
             } else {
                 skipped += 1;
             }

@@ -12,10 +12,10 @@
 //! - Status (counters, pending records, spool size) goes to `<spool_dir>/status.json` every
 //!   second.
 
-mod apply;
-mod redis_target;
+pub mod apply;
+pub mod redis_target;
 mod retention;
-mod store;
+pub mod store;
 
 pub use apply::Applied;
 pub use retention::Swept;
