@@ -3,7 +3,7 @@
 //! imply, computed here without the metawriter's code; the metawriter and metarelay as child
 //! processes; and the comparison of a Redis dump with the expectation.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod expect;
 pub mod miners;
