@@ -11,7 +11,8 @@ use super::keys::{
 };
 use super::redis_batch::{Op, RedisBatch};
 use crate::ring::{RecordDetail, ShareKind, ShareRecord};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
 
 /// Coin keys (`btc`) the writer accepts, with the name `newblock` carries (`BTC`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,14 +45,39 @@ fn valid_name(name: &str) -> bool {
             .any(|c| c == ':' || c == '{' || c == '}' || c.is_whitespace() || c.is_control())
 }
 
-/// One flush worth of writes, being built.
+/// The keys of one worker: `s`, `p`, `g` at user and worker level, and the two reject keys.
+#[derive(Debug, Clone, Copy)]
+struct WorkerKeys {
+    s: [u32; 2],
+    p: [u32; 2],
+    g: [u32; 2],
+    reject: [u32; 2],
+}
+
+/// One flush worth of writes, being built. Key strings are interned once (a worker's keys when
+/// its first record arrives), so adding a record costs hash lookups, not string building.
 #[derive(Debug, Default)]
 pub struct Aggregate {
-    ints: BTreeMap<(String, u64), i64>,
-    floats: BTreeMap<(String, u64), f64>,
+    /// Interned key names; counters refer to them by index.
+    names: Vec<String>,
+    name_ids: HashMap<String, u32>,
+    /// `coin` NUL `user` NUL `worker` → its keys.
+    workers: HashMap<String, WorkerKeys>,
+    /// The s/p/g keys among `names`: those written go to `mining:keys`.
+    mining_ids: HashSet<u32>,
+    /// `coin` NUL `host` → a source id (the last one is remembered: records come in batches).
+    sources: HashMap<String, u32>,
+    last_source: Option<(String, u32)>,
+    /// (source id, monitor key) → [pool key, host key].
+    monitors: HashMap<(u32, MonitorKey), [u32; 2]>,
+    /// (key, minute) → value, in the order first seen (sorted when the batch is made).
+    ints: HashMap<(u32, u64), i64>,
+    floats: HashMap<(u32, u64), f64>,
     lists: Vec<(&'static str, String)>,
     sets: BTreeSet<(String, String)>,
     records: u64,
+    /// Reused to build lookup strings without allocating.
+    scratch: String,
 }
 
 #[derive(serde::Serialize)]
@@ -129,49 +155,90 @@ impl Aggregate {
         }
     }
 
-    fn int(&mut self, key: String, minute: u64, by: i64) {
+    fn intern(&mut self, name: String) -> u32 {
+        if let Some(id) = self.name_ids.get(&name) {
+            return *id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(name.clone());
+        self.name_ids.insert(name, id);
+        id
+    }
+
+    fn int(&mut self, key: u32, minute: u64, by: i64) {
         let value = self.ints.entry((key, minute)).or_insert(0);
         *value = value.saturating_add(by);
     }
 
-    fn float(&mut self, key: String, minute: u64, by: f64) {
+    fn float(&mut self, key: u32, minute: u64, by: f64) {
         *self.floats.entry((key, minute)).or_insert(0.0) += by;
     }
 
-    fn monitor(&mut self, coin: &str, host: &str, key: MonitorKey, minute: u64, value: f64) {
-        let name = key.name();
-        let pool = monitor_key(coin, &name);
-        let per_host = monitor_host_key(coin, host, &name);
-        if key.is_float() {
-            self.float(pool.clone(), minute, value);
-            self.float(per_host, minute, value);
-        } else {
-            // Integer counters only ever get whole numbers (counts, session samples).
-            #[allow(clippy::cast_possible_truncation)]
-            let by = value as i64;
-            self.int(pool.clone(), minute, by);
-            self.int(per_host, minute, by);
+    fn source(&mut self, coin: &str, host: &str) -> u32 {
+        self.scratch.clear();
+        let _ = write!(self.scratch, "{coin}\0{host}");
+        if let Some((name, id)) = &self.last_source {
+            if *name == self.scratch {
+                return *id;
+            }
         }
-        self.sets
-            .insert((monitor_hosts_key(coin, &name), host.to_owned()));
-        self.sets.insert((MONITOR_KEYS.to_owned(), pool));
+        let next = u32::try_from(self.sources.len()).unwrap_or(u32::MAX);
+        let id = *self.sources.entry(self.scratch.clone()).or_insert(next);
+        self.last_source = Some((self.scratch.clone(), id));
+        id
     }
 
-    fn mining(
-        &mut self,
-        coin: &str,
-        kind: char,
-        user: &str,
-        worker: &str,
-        reject: bool,
-    ) -> [String; 2] {
-        let keys = [
-            mining_key(coin, kind, user, None, reject),
-            mining_key(coin, kind, user, Some(worker), reject),
-        ];
-        for key in &keys {
-            self.sets.insert((MINING_KEYS.to_owned(), key.clone()));
+    fn monitor(&mut self, coin: &str, host: &str, key: MonitorKey, minute: u64, value: f64) {
+        let source = self.source(coin, host);
+        let ids = match self.monitors.get(&(source, key)) {
+            Some(ids) => *ids,
+            None => {
+                let name = key.name();
+                let pool = monitor_key(coin, &name);
+                self.sets
+                    .insert((monitor_hosts_key(coin, &name), host.to_owned()));
+                self.sets.insert((MONITOR_KEYS.to_owned(), pool.clone()));
+                let ids = [
+                    self.intern(pool),
+                    self.intern(monitor_host_key(coin, host, &name)),
+                ];
+                self.monitors.insert((source, key), ids);
+                ids
+            }
+        };
+        for id in ids {
+            if key.is_float() {
+                self.float(id, minute, value);
+            } else {
+                // Integer counters only ever get whole numbers (counts, session samples).
+                #[allow(clippy::cast_possible_truncation)]
+                self.int(id, minute, value as i64);
+            }
         }
+    }
+
+    fn worker_keys(&mut self, coin: &str, user: &str, worker: &str) -> WorkerKeys {
+        self.scratch.clear();
+        let _ = write!(self.scratch, "{coin}\0{user}\0{worker}");
+        if let Some(keys) = self.workers.get(self.scratch.as_str()) {
+            return *keys;
+        }
+        let lookup = self.scratch.clone();
+        let mut pair = |kind: char, reject: bool| {
+            let ids = [
+                self.intern(mining_key(coin, kind, user, None, reject)),
+                self.intern(mining_key(coin, kind, user, Some(worker), reject)),
+            ];
+            self.mining_ids.extend(ids);
+            ids
+        };
+        let keys = WorkerKeys {
+            s: pair('s', false),
+            p: pair('p', false),
+            g: pair('g', false),
+            reject: pair('s', true),
+        };
+        self.workers.insert(lookup, keys);
         keys
     }
 
@@ -189,14 +256,15 @@ impl Aggregate {
                 } else {
                     0.0
                 };
-                for key in self.mining(coin, 's', user, worker, false) {
+                let keys = self.worker_keys(coin, user, worker);
+                for key in keys.s {
                     self.int(key, minute, 1);
                 }
-                for key in self.mining(coin, 'p', user, worker, false) {
+                for key in keys.p {
                     self.float(key, minute, difficulty);
                 }
                 if goal > 0.0 {
-                    for key in self.mining(coin, 'g', user, worker, false) {
+                    for key in keys.g {
                         self.float(key, minute, goal);
                     }
                     self.monitor(coin, host, MonitorKey::Goal, minute, goal);
@@ -205,7 +273,7 @@ impl Aggregate {
                 self.monitor(coin, host, MonitorKey::Pow, minute, difficulty);
             }
             ShareKind::Reject => {
-                for key in self.mining(coin, 's', user, worker, true) {
+                for key in self.worker_keys(coin, user, worker).reject {
                     self.int(key, minute, 1);
                 }
                 self.monitor(coin, host, MonitorKey::Reject, minute, 1.0);
@@ -269,18 +337,48 @@ impl Aggregate {
     }
 
     /// The writes: counters in key order, then the list pushes in record order; and the set
-    /// members (idempotent, written apart).
+    /// members (idempotent, written apart). The order depends only on the records, so a batch
+    /// rebuilt from the same inputs is the same batch.
     pub fn into_batch(self) -> RedisBatch {
-        let mut ops = Vec::with_capacity(self.ints.len() + self.floats.len() + self.lists.len());
-        for ((key, field), by) in self.ints {
-            if by != 0 {
-                ops.push(Op::HIncrBy { key, field, by });
+        let names = self.names;
+        let mut ints: Vec<((u32, u64), i64)> =
+            self.ints.into_iter().filter(|(_, by)| *by != 0).collect();
+        let mut floats: Vec<((u32, u64), f64)> = self
+            .floats
+            .into_iter()
+            .filter(|(_, by)| *by != 0.0)
+            .collect();
+        let order = |a: &(u32, u64), b: &(u32, u64)| {
+            names[a.0 as usize]
+                .cmp(&names[b.0 as usize])
+                .then(a.1.cmp(&b.1))
+        };
+        ints.sort_unstable_by(|a, b| order(&a.0, &b.0));
+        floats.sort_unstable_by(|a, b| order(&a.0, &b.0));
+        let mut sets = self.sets;
+        for id in ints
+            .iter()
+            .map(|e| e.0 .0)
+            .chain(floats.iter().map(|e| e.0 .0))
+        {
+            if self.mining_ids.contains(&id) {
+                sets.insert((MINING_KEYS.to_owned(), names[id as usize].clone()));
             }
         }
-        for ((key, field), by) in self.floats {
-            if by != 0.0 {
-                ops.push(Op::HIncrByFloat { key, field, by });
-            }
+        let mut ops = Vec::with_capacity(ints.len() + floats.len() + self.lists.len());
+        for ((key, field), by) in ints {
+            ops.push(Op::HIncrBy {
+                key: names[key as usize].clone(),
+                field,
+                by,
+            });
+        }
+        for ((key, field), by) in floats {
+            ops.push(Op::HIncrByFloat {
+                key: names[key as usize].clone(),
+                field,
+                by,
+            });
         }
         for (list, value) in self.lists {
             ops.push(Op::RPush {
@@ -290,7 +388,7 @@ impl Aggregate {
         }
         RedisBatch {
             ops,
-            set_members: self.sets.into_iter().collect(),
+            set_members: sets.into_iter().collect(),
         }
     }
 }

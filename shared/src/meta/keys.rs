@@ -45,7 +45,7 @@ pub(crate) fn mining_key(
 }
 
 /// A monitor counter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MonitorKey {
     /// Accepted shares.
     Share,
