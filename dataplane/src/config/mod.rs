@@ -3,6 +3,8 @@
 //! Serde checks the shape (unknown keys refused, with the key's path); [`GatewayConfig::validate`]
 //! checks meaning and names the key, the value and what was expected.
 
+use ironpool_shared::alert::AlertConfig;
+use ironpool_shared::config::AlertSection;
 use ironpool_shared::stratum::{CharSet, WorkerNameRules};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -26,6 +28,8 @@ pub struct GatewayConfig {
     pub stratum: StratumConfig,
     #[serde(default)]
     pub vardiff: VardiffSettings,
+    /// Error-level events to alertcenter; none when absent.
+    pub alert: Option<AlertSection>,
 }
 
 /// `[gateway]`.
@@ -312,6 +316,8 @@ pub struct Gateway {
     pub vardiff_target_interval: Duration,
     pub vardiff_retarget: Duration,
     pub vardiff_hysteresis: f64,
+    /// Where error-level events go (`[alert]`, process `gateway`).
+    pub alert: Option<AlertConfig>,
 }
 
 impl Gateway {
@@ -540,6 +546,11 @@ impl GatewayConfig {
         if !(v.hysteresis.is_finite() && v.hysteresis >= 1.0) {
             return Err(invalid("vardiff.hysteresis", v.hysteresis, "a ratio ≥ 1"));
         }
+        let alert = self
+            .alert
+            .as_ref()
+            .map(|a| a.validate("gateway"))
+            .transpose()?;
         Ok(Gateway {
             shards,
             pin_cores: g.pin_cores,
@@ -563,6 +574,122 @@ impl GatewayConfig {
             vardiff_target_interval: Duration::from_secs_f64(v.target_interval_secs),
             vardiff_retarget: Duration::from_secs_f64(v.retarget_secs),
             vardiff_hysteresis: v.hysteresis,
+            alert,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A key file of its own per call in the temp directory, removed when dropped.
+    struct KeyFile(PathBuf);
+
+    impl KeyFile {
+        fn new(content: &[u8]) -> KeyFile {
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "ironpool-gateway-key-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::write(&path, content).expect("write key file");
+            KeyFile(path)
+        }
+    }
+
+    impl Drop for KeyFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn example(name: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../conf")
+            .join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn gateway(text: &str) -> Result<Gateway, InvalidKey> {
+        ironpool_shared::config::parse::<GatewayConfig>(Path::new("gateway.toml"), text)
+            .expect("parses")
+            .validate()
+    }
+
+    fn alert_table(address: &str, key_file: &Path, host: &str) -> String {
+        format!(
+            "\n[alert]\naddress = {address:?}\nkey_file = {:?}\nhost = {host:?}\n",
+            key_file.display().to_string()
+        )
+    }
+
+    #[test]
+    fn the_examples_load_without_alerts() {
+        for name in ["gateway.toml", "regtest/gateway.toml"] {
+            let settings = gateway(&example(name)).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert!(settings.alert.is_none(), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_commented_alert_table_is_valid() {
+        let text = example("gateway.toml");
+        let block_at = text.find("# [alert]\n").expect("a commented-out [alert]");
+        // The table's lines, uncommented, with the key file pointed at a real one.
+        let key = KeyFile::new(b"0123456789abcdef\n");
+        let mut table = String::new();
+        for line in text[block_at..].lines() {
+            let Some(bare) = line
+                .strip_prefix("# ")
+                .filter(|b| b.starts_with(|c: char| c == '[' || c.is_ascii_lowercase()))
+            else {
+                break;
+            };
+            table.push_str(bare);
+            table.push('\n');
+        }
+        let example_key = "\"/etc/ironpool/alert.key\"";
+        assert!(table.contains(example_key), "{table}");
+        let table = table.replace(example_key, &format!("{:?}", key.0.display().to_string()));
+        let alert = gateway(&format!("{}\n{table}", &text[..block_at]))
+            .expect("valid")
+            .alert
+            .expect("[alert]");
+        assert_eq!(alert.address, "10.0.0.5:4100");
+        assert_eq!(alert.host, "pool-eu-1");
+        assert_eq!(alert.process, "gateway");
+    }
+
+    #[test]
+    fn a_bad_alert_table_is_refused_naming_the_key() {
+        let key = KeyFile::new(b"0123456789abcdef");
+        let short = KeyFile::new(b"12345\n");
+        let missing = std::env::temp_dir().join("ironpool-gateway-no-such-key");
+        let base = example("gateway.toml");
+        for (table, name) in [
+            (
+                alert_table("10.0.0.5:4100", &missing, "h"),
+                "alert.key_file",
+            ),
+            (
+                alert_table("10.0.0.5:4100", &short.0, "h"),
+                "alert.key_file",
+            ),
+            (alert_table("10.0.0.5:4100", &key.0, ""), "alert.host"),
+            (alert_table("10.0.0.5:0", &key.0, "h"), "alert.address"),
+        ] {
+            let e = gateway(&(base.clone() + &table)).expect_err("refused");
+            assert_eq!(e.key, name, "{table}");
+        }
+        // Through the file, as the process reports it.
+        let path =
+            std::env::temp_dir().join(format!("ironpool-gateway-{}.toml", std::process::id()));
+        std::fs::write(&path, base + &alert_table("10.0.0.5:4100", &short.0, "h")).expect("write");
+        let error = GatewayConfig::load(&path).expect_err("refused").to_string();
+        let _ = std::fs::remove_file(&path);
+        assert!(error.contains("key `alert.key_file`"), "{error}");
     }
 }

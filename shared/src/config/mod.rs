@@ -4,7 +4,15 @@
 //! types are refused with the key's path: [`load`]), then the role's `validate` checks meaning (an
 //! address for the wrong network, a zero interval) and names the key, the value and what was
 //! expected ([`InvalidKey`]).
+//!
+//! Shared by several roles: [`read_key`] (pre-shared key files) and [`AlertSection`] (the
+//! `[alert]` table of every role but alertcenter).
 
+mod alert;
+
+pub use alert::AlertSection;
+
+use crate::meta::PresharedKey;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
@@ -71,6 +79,25 @@ pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
         source,
     })?;
     parse(path, &text)
+}
+
+/// Reads a pre-shared key file: its whole content, without a trailing newline.
+///
+/// # Errors
+///
+/// The file cannot be read or the key is shorter than 16 bytes; the error names `key` (the
+/// config key holding the path), shows the path and never the key.
+pub fn read_key(path: &Path, key: &str) -> Result<PresharedKey, InvalidKey> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        InvalidKey::new(
+            key,
+            path.display().to_string(),
+            format!("a readable key file ({e})"),
+        )
+    })?;
+    let trimmed = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    PresharedKey::new(trimmed)
+        .map_err(|e| InvalidKey::new(key, path.display().to_string(), e.to_string()))
 }
 
 impl ConfigError {
