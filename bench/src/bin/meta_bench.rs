@@ -102,6 +102,7 @@ fn main() -> Result<(), String> {
     let (mut ns_per_record, mut flush_secs, mut requests, mut ops) =
         (vec![], vec![], vec![], vec![]);
     let mut intake_rates = vec![];
+    let mut baselines = vec![];
     let encoded: Vec<_> = input
         .iter()
         .map(|r| r.encode().map_err(|e| e.to_string()))
@@ -126,6 +127,15 @@ fn main() -> Result<(), String> {
             args.pipeline,
         ))?;
         let flushed = flushing.elapsed();
+        // Baseline in the same run: the same writes as plain commands in pipelines of 1,000,
+        // with no slot grouping and no markers (what a writer without exactly-once would send).
+        let baseline = runtime.block_on(plain_writes(&redis, &batch))?;
+        println!(
+            "run {run}: baseline plain pipelined writes {:.2} s ({:.2}x of it for exactly-once)",
+            baseline.as_secs_f64(),
+            flushed.as_secs_f64() / baseline.as_secs_f64()
+        );
+        baselines.push(baseline.as_secs_f64());
         println!(
             "run {run}: aggregate {:.0} ns/record ({:.2} M records/s), {} ops + {} set members; \
              flush {:.2} s: {} requests ({} script calls)",
@@ -169,14 +179,38 @@ fn main() -> Result<(), String> {
     let (agg, flush, reqs) = (median(ns_per_record), median(flush_secs), median(requests));
     println!(
         "RESULT workers={} aggregate_ns_per_record={agg:.0} records_per_sec={:.0} intake_records_per_sec={:.0} flush_secs={flush:.2} \
-         requests_per_flush={reqs:.0} ops_per_flush={:.0} requests_per_minute_at_{}s={:.0} redis_busy_share={:.1}%",
+         requests_per_flush={reqs:.0} ops_per_flush={:.0} requests_per_minute_at_{}s={:.0} redis_busy_share={:.1}% \
+         baseline_plain_secs={:.2} exactly_once_ratio={:.2}",
         args.workers,
         1e9 / agg,
         median(intake_rates),
         median(ops),
         args.flush_secs,
         reqs * per_minute as f64,
-        100.0 * flush / args.flush_secs as f64
+        100.0 * flush / args.flush_secs as f64,
+        median(baselines.clone()),
+        flush / median(baselines)
     );
     Ok(())
+}
+
+/// The batch's writes as plain commands, pipelined 1,000 at a time on one connection.
+async fn plain_writes(redis: &RedisServer, batch: &ironpool_shared::meta::RedisBatch) -> Result<Duration, String> {
+    use ironpool_shared::meta::Op;
+    let client = redis::Client::open(redis.url()).map_err(|e| e.to_string())?;
+    let mut con = client.get_multiplexed_async_connection().await.map_err(|e| e.to_string())?;
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut con).await.map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    for chunk in batch.ops.chunks(1_000) {
+        let mut pipe = redis::pipe();
+        for op in chunk {
+            match op {
+                Op::HIncrBy { key, field, by } => pipe.cmd("HINCRBY").arg(key).arg(field).arg(by).ignore(),
+                Op::HIncrByFloat { key, field, by } => pipe.cmd("HINCRBYFLOAT").arg(key).arg(field).arg(by.to_string()).ignore(),
+                Op::RPush { key, value } => pipe.cmd("RPUSH").arg(key).arg(value).ignore(),
+            };
+        }
+        let _: () = pipe.query_async(&mut con).await.map_err(|e| e.to_string())?;
+    }
+    Ok(started.elapsed())
 }
