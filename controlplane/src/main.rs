@@ -5,13 +5,9 @@ use ironpool_controlplane::alertcenter::AlertcenterConfig;
 use ironpool_controlplane::config::jobmaster::JobmasterConfig;
 use ironpool_controlplane::config::meta::{MetarelayConfig, MetawriterConfig};
 use ironpool_controlplane::config::ConfigError;
-use ironpool_shared::alert::{alert_layer, AlertConfig, AlertHandle};
+use ironpool_shared::alert::{flush_alerts, init_logging};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -73,7 +69,7 @@ fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(code) => return code,
             };
-            let alerts = init_tracing(settings.alert.clone());
+            let alerts = init_logging(settings.alert.clone());
             let code = on_runtime("jobmaster", ironpool_controlplane::jobmaster::run(settings));
             flush_alerts(alerts);
             code
@@ -83,7 +79,7 @@ fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(code) => return code,
             };
-            let alerts = init_tracing(settings.alert.clone());
+            let alerts = init_logging(settings.alert.clone());
             let code = on_runtime(
                 "metawriter",
                 ironpool_controlplane::metawriter::run(settings),
@@ -96,7 +92,7 @@ fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(code) => return code,
             };
-            let alerts = init_tracing(settings.alert.clone());
+            let alerts = init_logging(settings.alert.clone());
             let code = on_runtime("metarelay", ironpool_controlplane::metarelay::run(settings));
             flush_alerts(alerts);
             code
@@ -106,7 +102,7 @@ fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(code) => return code,
             };
-            init_tracing(None);
+            init_logging(None);
             on_runtime(
                 "alertcenter",
                 ironpool_controlplane::alertcenter::run(settings),
@@ -132,34 +128,6 @@ fn load<T>(
             Err(ExitCode::SUCCESS)
         }
         Ok(settings) => Ok(settings),
-    }
-}
-
-/// Logs to stderr as `RUST_LOG` says (`info` by default); with `[alert]`, error events also go to
-/// alertcenter. Returns the alert layer's handle, to flush before exiting.
-fn init_tracing(alert: Option<AlertConfig>) -> Option<AlertHandle> {
-    let announce = alert.as_ref().map(|a| (a.address.clone(), a.host.clone()));
-    let (layer, handle) = alert.map(alert_layer).unzip();
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with(layer)
-        .init();
-    if let Some((address, host)) = announce {
-        tracing::info!(%address, %host, "error events go to alertcenter");
-    }
-    handle
-}
-
-/// Gives the alerts still queued a moment to reach alertcenter.
-fn flush_alerts(alerts: Option<AlertHandle>) {
-    if let Some(alerts) = alerts {
-        if !alerts.flush(Duration::from_secs(2)) {
-            tracing::warn!(
-                pending = alerts.pending(),
-                "exiting with alerts not delivered to alertcenter"
-            );
-        }
     }
 }
 

@@ -27,7 +27,7 @@ fn sessions(prefix: &str) -> Vec<(String, String)> {
         .enumerate()
         .flat_map(|(i, worker)| {
             [
-                (format!("{prefix}alice"), format!("{worker}")),
+                (format!("{prefix}alice"), (*worker).to_owned()),
                 (format!("{prefix}bob{i}"), "w".to_owned()),
             ]
         })

@@ -2,14 +2,10 @@
 
 use clap::Parser;
 use ironpool_dataplane::config::{Gateway, GatewayConfig};
-use ironpool_shared::alert::{alert_layer, AlertConfig, AlertHandle};
+use ironpool_shared::alert::{flush_alerts, init_logging};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -57,34 +53,6 @@ fn stop_on_signals(control: Arc<ironpool_dataplane::shard::GatewayControl>) {
     });
 }
 
-/// Logs to stderr as `RUST_LOG` says (`info` by default); with `[alert]`, error events also go to
-/// alertcenter. Returns the alert layer's handle, to flush before exiting.
-fn init_tracing(alert: Option<AlertConfig>) -> Option<AlertHandle> {
-    let announce = alert.as_ref().map(|a| (a.address.clone(), a.host.clone()));
-    let (layer, handle) = alert.map(alert_layer).unzip();
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with(layer)
-        .init();
-    if let Some((address, host)) = announce {
-        tracing::info!(%address, %host, "error events go to alertcenter");
-    }
-    handle
-}
-
-/// Gives the alerts still queued a moment to reach alertcenter.
-fn flush_alerts(alerts: Option<AlertHandle>) {
-    if let Some(alerts) = alerts {
-        if !alerts.flush(Duration::from_secs(2)) {
-            tracing::warn!(
-                pending = alerts.pending(),
-                "exiting with alerts not delivered to alertcenter"
-            );
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = match GatewayConfig::load(&cli.config) {
@@ -98,7 +66,7 @@ fn main() -> ExitCode {
         println!("config {}: ok", cli.config.display());
         return ExitCode::SUCCESS;
     }
-    let alerts = init_tracing(settings.alert.clone());
+    let alerts = init_logging(settings.alert.clone());
     let code = serve(settings);
     flush_alerts(alerts);
     code

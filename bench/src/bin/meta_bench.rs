@@ -195,22 +195,41 @@ fn main() -> Result<(), String> {
 }
 
 /// The batch's writes as plain commands, pipelined 1,000 at a time on one connection.
-async fn plain_writes(redis: &RedisServer, batch: &ironpool_shared::meta::RedisBatch) -> Result<Duration, String> {
+async fn plain_writes(
+    redis: &RedisServer,
+    batch: &ironpool_shared::meta::RedisBatch,
+) -> Result<Duration, String> {
     use ironpool_shared::meta::Op;
     let client = redis::Client::open(redis.url()).map_err(|e| e.to_string())?;
-    let mut con = client.get_multiplexed_async_connection().await.map_err(|e| e.to_string())?;
-    let _: () = redis::cmd("FLUSHALL").query_async(&mut con).await.map_err(|e| e.to_string())?;
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| e.to_string())?;
+    let _: () = redis::cmd("FLUSHALL")
+        .query_async(&mut con)
+        .await
+        .map_err(|e| e.to_string())?;
     let started = Instant::now();
     for chunk in batch.ops.chunks(1_000) {
         let mut pipe = redis::pipe();
         for op in chunk {
             match op {
-                Op::HIncrBy { key, field, by } => pipe.cmd("HINCRBY").arg(key).arg(field).arg(by).ignore(),
-                Op::HIncrByFloat { key, field, by } => pipe.cmd("HINCRBYFLOAT").arg(key).arg(field).arg(by.to_string()).ignore(),
+                Op::HIncrBy { key, field, by } => {
+                    pipe.cmd("HINCRBY").arg(key).arg(field).arg(by).ignore()
+                }
+                Op::HIncrByFloat { key, field, by } => pipe
+                    .cmd("HINCRBYFLOAT")
+                    .arg(key)
+                    .arg(field)
+                    .arg(by.to_string())
+                    .ignore(),
                 Op::RPush { key, value } => pipe.cmd("RPUSH").arg(key).arg(value).ignore(),
             };
         }
-        let _: () = pipe.query_async(&mut con).await.map_err(|e| e.to_string())?;
+        let _: () = pipe
+            .query_async(&mut con)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     Ok(started.elapsed())
 }

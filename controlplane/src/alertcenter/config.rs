@@ -201,29 +201,8 @@ fn read_key(path: &Path) -> Result<PresharedKey, InvalidKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
 
-    /// A key file of its own per call, in the temp directory (removed at the end of the test).
-    struct KeyFile(PathBuf);
-
-    impl KeyFile {
-        fn new(content: &[u8]) -> KeyFile {
-            static NEXT: AtomicU32 = AtomicU32::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "ironpool-alertcenter-key-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::write(&path, content).expect("write key file");
-            KeyFile(path)
-        }
-    }
-
-    impl Drop for KeyFile {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
+    use ironpool_shared::config::TempKeyFile as KeyFile;
 
     fn parse(text: &str) -> Result<AlertcenterConfig, ConfigError> {
         crate::config::parse(Path::new("alertcenter.toml"), text)

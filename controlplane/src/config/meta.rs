@@ -386,29 +386,8 @@ pub(crate) mod tests {
     //! documented examples with their commented-out tables switched on.
 
     use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
 
-    /// A key file of its own per call in the temp directory, removed when dropped.
-    pub(crate) struct KeyFile(pub(crate) PathBuf);
-
-    impl KeyFile {
-        pub(crate) fn new(content: &[u8]) -> KeyFile {
-            static NEXT: AtomicU32 = AtomicU32::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "ironpool-config-key-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::write(&path, content).expect("write key file");
-            KeyFile(path)
-        }
-    }
-
-    impl Drop for KeyFile {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
+    pub(crate) use ironpool_shared::config::TempKeyFile as KeyFile;
 
     /// The text of `conf/<name>`.
     pub(crate) fn example(name: &str) -> String {

@@ -10,4 +10,4 @@ pub mod server;
 
 pub use client::{BatchClient, Reply};
 pub use counters::LinkCounters;
-pub use server::{serve, StoreRequest};
+pub use server::{listen, serve, StoreRequest};

@@ -28,6 +28,27 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Refused frames in a row after which the connection is closed (someone without the key).
 const REFUSED_IN_ROW_MAX: u32 = 64;
 
+/// Binds `address` and serves batches there (frames up to `max_body`); the store requests come
+/// out of the returned receiver, one per valid batch.
+///
+/// # Errors
+///
+/// The address cannot be bound; the error names the config key.
+pub async fn listen(
+    address: SocketAddr,
+    key: PresharedKey,
+    max_body: u32,
+    counters: Arc<LinkCounters>,
+) -> Result<mpsc::Receiver<StoreRequest>, String> {
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|e| format!("listen.address {address}: {e}"))?;
+    info!(%address, "taking batches");
+    let (requests, receiver) = mpsc::channel::<StoreRequest>(256);
+    tokio::spawn(serve(listener, key, max_body, requests, counters));
+    Ok(receiver)
+}
+
 /// Accepts connections on `listener` until the process stops.
 pub async fn serve(
     listener: TcpListener,

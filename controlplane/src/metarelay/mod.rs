@@ -11,7 +11,7 @@
 
 use crate::config::meta::MetarelaySettings;
 use crate::meta_link::ring_intake::{self, RingIntake};
-use crate::meta_link::{serve, BatchClient, LinkCounters, Reply, StoreRequest};
+use crate::meta_link::{listen, BatchClient, LinkCounters, Reply, StoreRequest};
 use crate::meta_spool::{Input, Source, Spool, Stored, COMPACT_BYTES_DEFAULT};
 use crate::metawriter::Signals;
 use ironpool_shared::meta::{AckOutcome, Aggregate, Batch, NackCode, PresharedKey};
@@ -108,17 +108,12 @@ pub async fn run(settings: MetarelaySettings) -> Result<(), String> {
     let links = Arc::new(LinkCounters::default());
     let stop = Arc::new(AtomicBool::new(false));
     if let Some((address, key)) = settings.listen.clone() {
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .map_err(|e| format!("listen.address {address}: {e}"))?;
-        info!(%address, "taking batches");
-        let (requests, receiver) = mpsc::channel::<StoreRequest>(256);
-        tokio::spawn(store_requests(receiver, shared.clone()));
         let max = config
             .listen
             .as_ref()
             .map_or(8 << 20, |l| l.max_batch_bytes);
-        tokio::spawn(serve(listener, key, max, requests, links.clone()));
+        let receiver = listen(address, key, max, links.clone()).await?;
+        tokio::spawn(store_requests(receiver, shared.clone()));
     }
     if let Some(local) = &config.local {
         let ring_shared = shared.clone();

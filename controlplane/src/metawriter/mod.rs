@@ -23,7 +23,7 @@ pub use store::check_batch;
 
 use crate::config::meta::MetawriterSettings;
 use crate::meta_link::ring_intake::{self, RingIntake};
-use crate::meta_link::{serve, LinkCounters, StoreRequest};
+use crate::meta_link::{listen, LinkCounters, StoreRequest};
 use crate::meta_spool::{Source, Spool, COMPACT_BYTES_DEFAULT};
 use ironpool_shared::meta::minute_of;
 use ironpool_shared::ring::share_ring_path;
@@ -85,17 +85,12 @@ pub async fn run(settings: MetawriterSettings) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
 
     if let Some((address, key)) = settings.listen.clone() {
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .map_err(|e| format!("listen.address {address}: {e}"))?;
-        info!(%address, "taking batches");
-        let (requests, receiver) = mpsc::channel::<StoreRequest>(256);
-        tokio::spawn(store_requests(receiver, store.clone()));
         let max = config
             .listen
             .as_ref()
             .map_or(8 << 20, |l| l.max_batch_bytes);
-        tokio::spawn(serve(listener, key, max, requests, links.clone()));
+        let receiver = listen(address, key, max, links.clone()).await?;
+        tokio::spawn(store_requests(receiver, store.clone()));
     }
     let mut threads = Vec::new();
     if let Some(local) = &config.local {

@@ -20,9 +20,11 @@
 #![forbid(unsafe_code)]
 
 mod layer;
+mod logging;
 mod sender;
 
 pub use layer::AlertLayer;
+pub use logging::{flush_alerts, init_logging};
 
 use crate::meta::PresharedKey;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -84,29 +84,8 @@ mod tests {
     use super::*;
     use crate::meta::PresharedKey;
     use std::path::Path;
-    use std::sync::atomic::{AtomicU32, Ordering};
 
-    /// A key file of its own per call in the temp directory, removed when dropped.
-    struct KeyFile(PathBuf);
-
-    impl KeyFile {
-        fn new(content: &[u8]) -> KeyFile {
-            static NEXT: AtomicU32 = AtomicU32::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "ironpool-shared-alert-key-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::write(&path, content).expect("write key file");
-            KeyFile(path)
-        }
-    }
-
-    impl Drop for KeyFile {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
+    use crate::config::TempKeyFile as KeyFile;
 
     /// A file with an `[alert]` table and nothing else, as a role's file would carry it.
     #[derive(Debug, Deserialize)]

@@ -9,8 +9,10 @@
 //! `[alert]` table of every role but alertcenter).
 
 mod alert;
+mod temp_key_file;
 
 pub use alert::AlertSection;
+pub use temp_key_file::TempKeyFile;
 
 use crate::meta::PresharedKey;
 use serde::de::DeserializeOwned;
