@@ -61,8 +61,6 @@ pub struct Alertcenter {
 const DEDUP_WINDOW_SECS_MAX: u64 = 86_400;
 const RATE_PER_MINUTE_MAX: u32 = 100_000;
 const QUEUE_MAX_MAX: usize = 10_000_000;
-/// A key file is a few dozen bytes; anything this large is the wrong file.
-const KEY_FILE_BYTES_MAX: u64 = 4096;
 
 impl AlertcenterConfig {
     /// Loads, parses and validates the file at `path`.
@@ -80,7 +78,7 @@ impl AlertcenterConfig {
                 "an IP address and port, such as 127.0.0.1:4100",
             )
         })?;
-        let key = read_key(&self.key_file)?;
+        let key = ironpool_shared::config::read_key(&self.key_file, "key_file")?;
 
         if self.redis.is_empty() {
             return Err(InvalidKey::new(
@@ -164,38 +162,6 @@ impl AlertcenterConfig {
             queue_max: self.queue_max,
         })
     }
-}
-
-/// The key file's whole content without its trailing newline. The key itself never appears in
-/// an error: only the path and the length.
-fn read_key(path: &Path) -> Result<PresharedKey, InvalidKey> {
-    let shown = path.display().to_string();
-    let size = std::fs::metadata(path)
-        .map_err(|e| InvalidKey::new("key_file", &shown, format!("a readable file ({e})")))?
-        .len();
-    if size > KEY_FILE_BYTES_MAX {
-        return Err(InvalidKey::new(
-            "key_file",
-            &shown,
-            format!("a key file of at most {KEY_FILE_BYTES_MAX} bytes (this one has {size})"),
-        ));
-    }
-    let mut bytes = std::fs::read(path)
-        .map_err(|e| InvalidKey::new("key_file", &shown, format!("a readable file ({e})")))?;
-    // Editors add a newline; it is not part of the key.
-    if bytes.last() == Some(&b'\n') {
-        bytes.pop();
-        if bytes.last() == Some(&b'\r') {
-            bytes.pop();
-        }
-    }
-    PresharedKey::new(&bytes).map_err(|e| {
-        InvalidKey::new(
-            "key_file",
-            &shown,
-            format!("a key of at least 16 bytes ({e})"),
-        )
-    })
 }
 
 #[cfg(test)]

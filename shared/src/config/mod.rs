@@ -90,17 +90,32 @@ pub fn load<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
 /// The file cannot be read or the key is shorter than 16 bytes; the error names `key` (the
 /// config key holding the path), shows the path and never the key.
 pub fn read_key(path: &Path, key: &str) -> Result<PresharedKey, InvalidKey> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        InvalidKey::new(
+    let shown = path.display().to_string();
+    let size = std::fs::metadata(path)
+        .map_err(|e| InvalidKey::new(key, &shown, format!("a readable key file ({e})")))?
+        .len();
+    if size > KEY_FILE_BYTES_MAX {
+        return Err(InvalidKey::new(
             key,
-            path.display().to_string(),
-            format!("a readable key file ({e})"),
-        )
-    })?;
-    let trimmed = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-    PresharedKey::new(trimmed)
-        .map_err(|e| InvalidKey::new(key, path.display().to_string(), e.to_string()))
+            &shown,
+            format!("a key file of at most {KEY_FILE_BYTES_MAX} bytes (this one has {size})"),
+        ));
+    }
+    let mut bytes = std::fs::read(path)
+        .map_err(|e| InvalidKey::new(key, &shown, format!("a readable key file ({e})")))?;
+    // Editors add a newline (or CR LF); it is not part of the key.
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+    PresharedKey::new(&bytes)
+        .map_err(|e| InvalidKey::new(key, &shown, format!("a key of at least 16 bytes ({e})")))
 }
+
+/// Largest key file read (a key is a few dozen bytes; anything larger is the wrong file).
+pub const KEY_FILE_BYTES_MAX: u64 = 4_096;
 
 impl ConfigError {
     /// The error for `key` of the file at `path`.
