@@ -98,6 +98,12 @@ fn run_and_check<'a>(
         notes.accepted() > 0 && notes.rejected() > 0,
         "the scenario sends both kinds"
     );
+    println!(
+        "{name}: {} shares accepted, {} rejected, {} keys expected",
+        notes.accepted(),
+        notes.rejected(),
+        expected.keys.len()
+    );
     let outcome = wait_for(dump, &expected, Duration::from_secs(90));
     let log = writer.borrow().log();
     if let Err(differences) = outcome {
