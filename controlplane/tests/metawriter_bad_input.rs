@@ -265,3 +265,49 @@ fn retention_removes_minute_fields_older_than_the_configured_age_and_keeps_the_r
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn a_metawriter_whose_spool_was_lost_is_not_silenced_by_its_old_markers() {
+    let redis = RedisServer::start().expect("redis");
+    let (dir, key, address, mut writer) = start_writer("lostspool", &redis, 0x44, "");
+    let now = accounting_support::miners::unix_ms();
+    let first = batch(0, "btc", vec![record("erin", 1, now)]);
+    assert!(matches!(
+        connect(&address, &key).send(&first),
+        Ok(Reply::Ack(_))
+    ));
+    let shares = || -> usize {
+        match redis.dump().ok().and_then(|d| d.get("btc:s:erin").cloned()) {
+            Some(ironpool_bench::redis_server::RedisValue::Hash(h)) => {
+                h.values().filter_map(|v| v.parse::<usize>().ok()).sum()
+            }
+            _ => 0,
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while shares() != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "first batch never landed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The disk lost the spool: a new one starts its batch numbers again, under its own markers.
+    assert!(writer.stop().is_some_and(|s| s.success()));
+    std::fs::remove_dir_all(dir.join("spool")).expect("remove spool");
+    writer.restart();
+    let second = batch(0, "btc", vec![record("erin", 2, now)]);
+    assert!(matches!(
+        connect(&address, &key).send(&second),
+        Ok(Reply::Ack(_))
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while shares() != 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new spool's batch never landed:\n{}",
+            writer.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

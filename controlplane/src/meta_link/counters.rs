@@ -17,7 +17,7 @@ pub struct LinkCounters {
     pub unexpected_kind: AtomicU64,
     pub store_failures: AtomicU64,
     pub ring_records_read: AtomicU64,
-    pub ring_records_corrupt: AtomicU64,
+    pub ring_records_skipped: AtomicU64,
 }
 
 impl LinkCounters {
@@ -41,7 +41,7 @@ impl LinkCounters {
             ("unexpected_kind", get(&self.unexpected_kind)),
             ("store_failures", get(&self.store_failures)),
             ("ring_records_read", get(&self.ring_records_read)),
-            ("ring_records_corrupt", get(&self.ring_records_corrupt)),
+            ("ring_records_skipped", get(&self.ring_records_skipped)),
         ]
     }
 }

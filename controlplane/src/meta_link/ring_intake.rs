@@ -5,7 +5,7 @@
 
 use super::counters::LinkCounters;
 use crate::meta_spool::Source;
-use ironpool_shared::meta::Batch;
+use ironpool_shared::meta::{Aggregate, Batch};
 use ironpool_shared::ring::{PopError, ShareConsumer};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,15 +83,23 @@ fn drain(consumer: &mut ShareConsumer, intake: &RingIntake) -> Result<(), String
     while !intake.stop.load(Ordering::Relaxed) {
         let first_index = consumer.read_index();
         let mut records = Vec::new();
-        let mut skipped_corrupt = false;
+        // A record that cannot be stored ends the batch: the batch then covers the ring up to and
+        // including it, so ring indexes and stored records stay in step.
         while records.len() < intake.batch_records {
+            let index = consumer.read_index();
             match consumer.pop_encoded() {
                 None => break,
-                Some(Ok(record)) => records.push(record),
+                Some(Ok(record)) => match Aggregate::check_encoded(&record) {
+                    Ok(()) => records.push(record),
+                    Err(refused) => {
+                        LinkCounters::add(&intake.counters.ring_records_skipped, 1);
+                        error!(path = %consumer.path().display(), index, error = %refused, "share record that cannot be written to Redis skipped");
+                        break;
+                    }
+                },
                 Some(Err(PopError::Decode { index, source })) => {
-                    LinkCounters::add(&intake.counters.ring_records_corrupt, 1);
+                    LinkCounters::add(&intake.counters.ring_records_skipped, 1);
                     error!(path = %consumer.path().display(), index, error = %source, "undecodable share record skipped");
-                    skipped_corrupt = true;
                     break;
                 }
                 Some(Err(e)) => return Err(e.to_string()),
@@ -114,6 +122,8 @@ fn drain(consumer: &mut ShareConsumer, intake: &RingIntake) -> Result<(), String
             ring_id,
             first_index,
             end_index,
+            // Numbered by the spool when it stores the input.
+            own_seq: 0,
         };
         match (intake.store)(source, batch) {
             Ok(()) => {
@@ -127,7 +137,6 @@ fn drain(consumer: &mut ShareConsumer, intake: &RingIntake) -> Result<(), String
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
-        let _ = skipped_corrupt;
     }
     Ok(())
 }

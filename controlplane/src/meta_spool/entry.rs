@@ -12,10 +12,13 @@ pub enum Source {
     /// A local share ring (its random id): the records read from ring index `first_index` up to
     /// `end_index` (exclusive; a corrupt record skipped at the end makes it larger than
     /// `first_index` + the records kept).
+    /// `own_seq` numbers the ring inputs of this spool from 0 without gaps: a metarelay
+    /// forwards them as (its spool id, `own_seq`).
     Ring {
         ring_id: u64,
         first_index: u64,
         end_index: u64,
+        own_seq: u64,
     },
     /// A batch received over TCP: its (origin, seq) id.
     Remote,
@@ -50,9 +53,13 @@ pub enum Entry {
     Snapshot(Snapshot),
 }
 
-/// State carried over a compaction.
+/// State carried over a compaction; also the first entry of a new spool, with its id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
+    /// Random, chosen when the spool is created: names this spool's Redis markers and, for a
+    /// metarelay, its origin id. A new spool never meets the markers of an old one.
+    pub spool_id: u64,
+    pub next_own_seq: u64,
     pub next_entry_seq: u64,
     pub next_batch_seq: u64,
     pub done_upto: u64,
@@ -100,15 +107,16 @@ impl Entry {
                         ring_id,
                         first_index,
                         end_index,
+                        own_seq,
                     } => {
                         p.push(0);
-                        p.extend_from_slice(&ring_id.to_le_bytes());
-                        p.extend_from_slice(&first_index.to_le_bytes());
-                        p.extend_from_slice(&end_index.to_le_bytes());
+                        for v in [ring_id, first_index, end_index, own_seq] {
+                            p.extend_from_slice(&v.to_le_bytes());
+                        }
                     }
                     Source::Remote => {
                         p.push(1);
-                        p.extend_from_slice(&[0; 24]);
+                        p.extend_from_slice(&[0; 32]);
                     }
                 }
                 p.extend_from_slice(&input.batch.encode());
@@ -124,7 +132,13 @@ impl Entry {
             }
             Entry::Snapshot(s) => {
                 p.push(SNAPSHOT);
-                for v in [s.next_entry_seq, s.next_batch_seq, s.done_upto] {
+                for v in [
+                    s.spool_id,
+                    s.next_own_seq,
+                    s.next_entry_seq,
+                    s.next_batch_seq,
+                    s.done_upto,
+                ] {
                     p.extend_from_slice(&v.to_le_bytes());
                 }
                 p.extend_from_slice(&(s.rings.len() as u32).to_le_bytes());
@@ -157,13 +171,15 @@ impl Entry {
                 let a = u64_at(p, 10).ok_or_else(short)?;
                 let b = u64_at(p, 18).ok_or_else(short)?;
                 let c = u64_at(p, 26).ok_or_else(short)?;
+                let d = u64_at(p, 34).ok_or_else(short)?;
                 let batch =
-                    Batch::decode(&p[34..]).map_err(|e| format!("input {entry_seq}: {e}"))?;
+                    Batch::decode(&p[42..]).map_err(|e| format!("input {entry_seq}: {e}"))?;
                 let source = match tag {
                     0 => Source::Ring {
                         ring_id: a,
                         first_index: b,
                         end_index: c,
+                        own_seq: d,
                     },
                     1 => Source::Remote,
                     other => return Err(format!("input {entry_seq}: unknown source {other}")),
@@ -185,12 +201,14 @@ impl Entry {
             }
             SNAPSHOT => {
                 let mut s = Snapshot {
-                    next_entry_seq: u64_at(p, 1).ok_or_else(short)?,
-                    next_batch_seq: u64_at(p, 9).ok_or_else(short)?,
-                    done_upto: u64_at(p, 17).ok_or_else(short)?,
+                    spool_id: u64_at(p, 1).ok_or_else(short)?,
+                    next_own_seq: u64_at(p, 9).ok_or_else(short)?,
+                    next_entry_seq: u64_at(p, 17).ok_or_else(short)?,
+                    next_batch_seq: u64_at(p, 25).ok_or_else(short)?,
+                    done_upto: u64_at(p, 33).ok_or_else(short)?,
                     ..Snapshot::default()
                 };
-                let mut at = 25;
+                let mut at = 41;
                 let rings = u32_at(p, at).ok_or_else(short)?;
                 at += 4;
                 for _ in 0..rings {

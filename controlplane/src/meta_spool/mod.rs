@@ -28,6 +28,10 @@ pub const COMPACT_BYTES_DEFAULT: u64 = 64 << 20;
 /// Where the spool stands.
 #[derive(Debug, Default, Clone)]
 pub struct SpoolState {
+    /// This spool's random id (see [`Snapshot::spool_id`]).
+    pub spool_id: u64,
+    /// The `own_seq` of the next ring input.
+    pub next_own_seq: u64,
     pub next_entry_seq: u64,
     pub next_batch_seq: u64,
     /// Every input up to this entry seq is done downstream (0: none; entry seqs start at 1).
@@ -52,7 +56,28 @@ pub struct Spool {
     file: File,
     bytes: u64,
     compact_bytes: u64,
+    /// An append failed and the file could not be cut back to its last good entry: nothing more
+    /// is written until the spool is opened again.
+    broken: bool,
     pub state: SpoolState,
+}
+
+/// A random id: the clock, the process and a counter, mixed (SplitMix64); never 0.
+fn random_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut z = nanos
+        ^ (u64::from(std::process::id()) << 32)
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)).max(1)
 }
 
 fn io(path: &Path, what: &str, e: std::io::Error) -> String {
@@ -111,13 +136,20 @@ impl Spool {
         }
         let done = state.done_upto;
         inputs.retain(|i: &Input| i.entry_seq > done);
-        let spool = Spool {
+        let mut spool = Spool {
             path,
             file,
             bytes: at as u64,
             compact_bytes,
+            broken: false,
             state,
         };
+        if spool.state.spool_id == 0 {
+            // A new spool: its first entry names it.
+            spool.state.spool_id = random_id();
+            let snapshot = spool.snapshot();
+            spool.append(&Entry::Snapshot(snapshot))?;
+        }
         Ok((spool, inputs))
     }
 
@@ -138,6 +170,9 @@ impl Spool {
             Entry::Input(input) => {
                 Self::note(&mut state.dedup, &input);
                 state.next_entry_seq = state.next_entry_seq.max(input.entry_seq + 1);
+                if let Source::Ring { own_seq, .. } = input.source {
+                    state.next_own_seq = state.next_own_seq.max(own_seq + 1);
+                }
                 inputs.push(input);
             }
             Entry::FlushStart { batch_seq, upto } => {
@@ -153,6 +188,8 @@ impl Spool {
             }
             Entry::Snapshot(s) => {
                 state.dedup = Dedup::from_snapshot(&s);
+                state.spool_id = s.spool_id;
+                state.next_own_seq = state.next_own_seq.max(s.next_own_seq);
                 state.next_entry_seq = state.next_entry_seq.max(s.next_entry_seq);
                 state.next_batch_seq = state.next_batch_seq.max(s.next_batch_seq);
                 state.done_upto = state.done_upto.max(s.done_upto);
@@ -170,16 +207,45 @@ impl Spool {
     }
 
     fn append(&mut self, entry: &Entry) -> Result<(), String> {
+        if self.broken {
+            return Err(format!(
+                "spool {}: an earlier append failed and could not be undone; restart to reopen it",
+                self.path.display()
+            ));
+        }
         let bytes = entry.encode();
-        self.file
-            .write_all(&bytes)
-            .map_err(|e| io(&self.path, "append", e))?;
         // fdatasync: the entry is on disk before anyone is told it is stored.
-        self.file
-            .sync_data()
-            .map_err(|e| io(&self.path, "sync", e))?;
+        let written = self
+            .file
+            .write_all(&bytes)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // A part of the entry may be in the file: cut it off, or later entries would follow
+            // garbage and be lost at the next open.
+            let undone = self
+                .file
+                .set_len(self.bytes)
+                .and_then(|()| self.file.sync_all());
+            if undone.is_err() {
+                self.broken = true;
+            }
+            return Err(io(&self.path, "append", e));
+        }
         self.bytes += bytes.len() as u64;
         Ok(())
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let mut snapshot = Snapshot {
+            spool_id: self.state.spool_id,
+            next_own_seq: self.state.next_own_seq,
+            next_entry_seq: self.state.next_entry_seq,
+            next_batch_seq: self.state.next_batch_seq,
+            done_upto: self.state.done_upto,
+            ..Snapshot::default()
+        };
+        self.state.dedup.fill_snapshot(&mut snapshot);
+        snapshot
     }
 
     /// Stores an input unless it was stored before. For a ring input, the records before the
@@ -198,6 +264,7 @@ impl Spool {
                 ring_id,
                 first_index,
                 end_index,
+                ..
             } => {
                 let next = self.state.dedup.ring_next(ring_id);
                 if next >= end_index {
@@ -211,6 +278,7 @@ impl Spool {
                     ring_id,
                     first_index: first_index + skip,
                     end_index,
+                    own_seq: self.state.next_own_seq,
                 }
             }
             Source::Remote => {
@@ -227,6 +295,9 @@ impl Spool {
         };
         self.append(&Entry::Input(input.clone()))?;
         self.state.next_entry_seq += 1;
+        if let Source::Ring { own_seq, .. } = input.source {
+            self.state.next_own_seq = own_seq + 1;
+        }
         Self::note(&mut self.state.dedup, &input);
         Ok((
             Stored::New {
@@ -277,13 +348,7 @@ impl Spool {
             return Ok(false);
         }
         let pending = self.read_pending()?;
-        let mut snapshot = Snapshot {
-            next_entry_seq: self.state.next_entry_seq,
-            next_batch_seq: self.state.next_batch_seq,
-            done_upto: self.state.done_upto,
-            ..Snapshot::default()
-        };
-        self.state.dedup.fill_snapshot(&mut snapshot);
+        let snapshot = self.snapshot();
         let mut out = Entry::Snapshot(snapshot).encode();
         if let Some((batch_seq, upto)) = self.state.in_flight {
             out.extend_from_slice(&Entry::FlushStart { batch_seq, upto }.encode());
@@ -380,6 +445,7 @@ mod tests {
             ring_id: 7,
             first_index: 0,
             end_index: 3,
+            own_seq: 0,
         };
         assert!(matches!(
             spool.store(ring, batch(7, 0, 3)).expect("store").0,
@@ -409,6 +475,7 @@ mod tests {
                     ring_id: 7,
                     first_index: 1,
                     end_index: 4,
+                    own_seq: 0,
                 },
                 batch(7, 1, 3),
             )
@@ -422,12 +489,20 @@ mod tests {
         );
         assert_eq!(
             input.map(|i| i.source),
+            // The spool numbers its ring inputs without gaps, whatever the caller said.
             Some(Source::Ring {
                 ring_id: 7,
                 first_index: 3,
-                end_index: 4
+                end_index: 4,
+                own_seq: 1,
             })
         );
+        let id = spool.state.spool_id;
+        assert_ne!(id, 0, "a new spool gets an id");
+        drop(spool);
+        let (mut spool, _) = Spool::open(&d, COMPACT_BYTES_DEFAULT).expect("reopen");
+        assert_eq!(spool.state.spool_id, id, "and keeps it");
+        assert_eq!(spool.state.next_own_seq, 2);
         assert_eq!(
             spool
                 .store(Source::Remote, batch(9, 0, 2))

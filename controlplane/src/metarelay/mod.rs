@@ -6,18 +6,19 @@
 //! each done only when the metawriter acknowledged it as durable there. Batches received from
 //! others keep their original (origin, seq) id, so the metawriter recognises one that reaches it
 //! twice (through two relays, or after a lost acknowledgement); ring reads get this relay's
-//! origin id and their spool position as seq. A batch the metawriter refuses for good (unknown
+//! origin id (its spool's id) and, as seq, their number among the spool's ring inputs (no gaps). A batch the metawriter refuses for good (unknown
 //! coin, say) is written to `<spool_dir>/rejected/` for the operator, never dropped.
 
 use crate::config::meta::MetarelaySettings;
 use crate::meta_link::ring_intake::{self, RingIntake};
 use crate::meta_link::{listen, BatchClient, LinkCounters, Reply, StoreRequest};
 use crate::meta_spool::{Input, Source, Spool, Stored, COMPACT_BYTES_DEFAULT};
+use crate::metawriter::store::check_records;
 use crate::metawriter::Signals;
-use ironpool_shared::meta::{AckOutcome, Aggregate, Batch, NackCode, PresharedKey};
+use ironpool_shared::meta::{AckOutcome, Batch, NackCode, PresharedKey};
 use ironpool_shared::ring::share_ring_path;
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
@@ -62,28 +63,6 @@ fn store(shared: &Shared, source: Source, batch: Batch) -> Result<AckOutcome, St
     }
 }
 
-/// This relay's origin id, created once and kept beside the spool.
-fn origin_id(dir: &Path) -> Result<u64, String> {
-    let path = dir.join("origin");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        return text
-            .trim()
-            .parse()
-            .map_err(|_| format!("{}: not an origin id", path.display()));
-    }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let mut id = nanos ^ (u64::from(std::process::id()) << 40);
-    id = (id ^ (id >> 31)).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let temp = dir.join("origin.tmp");
-    std::fs::write(&temp, id.to_string())
-        .and_then(|()| std::fs::rename(&temp, &path))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(id)
-}
-
 /// Runs the metarelay until SIGTERM or SIGINT.
 ///
 /// # Errors
@@ -92,7 +71,8 @@ fn origin_id(dir: &Path) -> Result<u64, String> {
 pub async fn run(settings: MetarelaySettings) -> Result<(), String> {
     let config = settings.config.clone();
     let (spool, pending) = Spool::open(&config.spool_dir, COMPACT_BYTES_DEFAULT)?;
-    let origin = origin_id(&config.spool_dir)?;
+    // The spool's id is the origin of this relay's ring reads: it lives (and dies) with them.
+    let origin = spool.state.spool_id;
     info!(spool = %config.spool_dir.display(), pending_inputs = pending.len(), origin, "metarelay spool opened");
     let spilled = pending.len() > QUEUE_MAX;
     let shared = Arc::new(Shared {
@@ -159,14 +139,7 @@ async fn store_requests(mut requests: mpsc::Receiver<StoreRequest>, shared: Arc<
     while let Some((batch, answer)) = requests.recv().await {
         let shared = shared.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            Aggregate::check_host(&batch.host).map_err(|e| (NackCode::Malformed, e.to_string()))?;
-            for (index, record) in batch.records.iter().enumerate() {
-                let record = record
-                    .decode()
-                    .map_err(|e| (NackCode::Malformed, format!("record {index}: {e}")))?;
-                Aggregate::check(&record)
-                    .map_err(|e| (NackCode::Malformed, format!("record {index}: {e}")))?;
-            }
+            check_records(&batch)?;
             store(&shared, Source::Remote, batch).map_err(|e| (NackCode::Unavailable, e))
         })
         .await
@@ -248,9 +221,9 @@ fn forward(
     while let Some(input) = next_input(shared, stop) {
         let batch = match input.source {
             Source::Remote => input.batch.clone(),
-            Source::Ring { .. } => Batch {
+            Source::Ring { own_seq, .. } => Batch {
                 origin,
-                seq: input.entry_seq,
+                seq: own_seq,
                 ..input.batch.clone()
             },
         };

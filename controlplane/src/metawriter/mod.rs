@@ -69,6 +69,9 @@ fn unix_ms() -> u64 {
 pub async fn run(settings: MetawriterSettings) -> Result<(), String> {
     let config = settings.config.clone();
     let (spool, pending) = Spool::open(&config.spool_dir, COMPACT_BYTES_DEFAULT)?;
+    // Markers are per writer and per spool: a new or lost spool starts its batch numbers again
+    // and must never meet the markers of the old one (they would skip its batches).
+    let marker_owner = format!("{}-{:016x}", config.writer_id, spool.state.spool_id);
     info!(
         spool = %config.spool_dir.display(),
         pending_inputs = pending.len(),
@@ -160,7 +163,7 @@ pub async fn run(settings: MetawriterSettings) -> Result<(), String> {
                 &store,
                 &target,
                 &script,
-                &config.writer_id,
+                &marker_owner,
                 config.redis.pipeline,
                 &writer,
             )

@@ -37,12 +37,19 @@ pub fn check_batch(coins: &CoinNames, batch: &Batch) -> Result<(), (NackCode, St
             format!("coin {:?} is not configured here", batch.coin),
         ));
     }
+    check_records(batch)
+}
+
+/// Checks what any receiver checks (metawriter and metarelay): a host name and records that fit
+/// the Redis keys.
+///
+/// # Errors
+///
+/// The refusal to send back, naming the first bad record.
+pub fn check_records(batch: &Batch) -> Result<(), (NackCode, String)> {
     Aggregate::check_host(&batch.host).map_err(|e| (NackCode::Malformed, e.to_string()))?;
     for (index, record) in batch.records.iter().enumerate() {
-        let record = record
-            .decode()
-            .map_err(|e| (NackCode::Malformed, format!("record {index}: {e}")))?;
-        Aggregate::check(&record)
+        Aggregate::check_encoded(record)
             .map_err(|e| (NackCode::Malformed, format!("record {index}: {e}")))?;
     }
     Ok(())

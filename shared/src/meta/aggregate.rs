@@ -10,7 +10,7 @@ use super::keys::{
     MINING_KEYS, MONITOR_KEYS,
 };
 use super::redis_batch::{Op, RedisBatch};
-use crate::ring::{RecordDetail, ShareKind, ShareRecord};
+use crate::ring::{EncodedShare, RecordDetail, ShareKind, ShareRecord};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 
@@ -30,11 +30,18 @@ impl CoinNames {
 }
 
 /// A record the accounting cannot write.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RecordRefused {
+    #[error("{field} {value} is out of range (network difficulty 0 or 1e-12..=1e18, share difficulty at most 1e18)")]
+    Difficulty { field: &'static str, value: f64 },
     #[error("{field} {value:?} cannot be part of a Redis key (empty, over 64 bytes, or holds ':', braces, spaces or control characters)")]
     Name { field: &'static str, value: String },
 }
+
+/// Largest difficulty accepted (the network's is about 1e14 in 2026).
+const DIFFICULTY_MAX: f64 = 1e18;
+/// Smallest non-zero network difficulty accepted (regtest's is 4.7e-10).
+const NETWORK_DIFFICULTY_MIN: f64 = 1e-12;
 
 /// Whether `name` can sit between the `:` of a key without changing its meaning.
 fn valid_name(name: &str) -> bool {
@@ -125,14 +132,60 @@ impl Aggregate {
     ///
     /// The field that cannot be part of a key.
     pub fn check(record: &ShareRecord) -> Result<(), RecordRefused> {
-        if record.kind == ShareKind::Connections {
+        Self::check_fields(
+            record.kind,
+            &record.user,
+            &record.worker,
+            record.share_difficulty,
+            record.network_difficulty,
+        )
+    }
+
+    /// As [`check`](Self::check), on the encoded form (no decoding, no allocation).
+    ///
+    /// # Errors
+    ///
+    /// As [`check`](Self::check).
+    pub fn check_encoded(record: &EncodedShare) -> Result<(), RecordRefused> {
+        Self::check_fields(
+            record.kind(),
+            record.user(),
+            record.worker(),
+            record.share_difficulty(),
+            record.network_difficulty(),
+        )
+    }
+
+    fn check_fields(
+        kind: ShareKind,
+        user: &str,
+        worker: &str,
+        difficulty: f64,
+        network_difficulty: f64,
+    ) -> Result<(), RecordRefused> {
+        // Sums of these stay finite, and a failed HINCRBYFLOAT never strands half a script.
+        if difficulty > DIFFICULTY_MAX {
+            return Err(RecordRefused::Difficulty {
+                field: "share difficulty",
+                value: difficulty,
+            });
+        }
+        if network_difficulty != 0.0
+            && !(NETWORK_DIFFICULTY_MIN..=DIFFICULTY_MAX).contains(&network_difficulty)
+        {
+            return Err(RecordRefused::Difficulty {
+                field: "network difficulty",
+                value: network_difficulty,
+            });
+        }
+        if kind == ShareKind::Connections {
             return Ok(());
         }
-        for (field, value) in [("user", &record.user), ("worker", &record.worker)] {
+        for (field, value) in [("user", user), ("worker", worker)] {
             if !valid_name(value) {
                 return Err(RecordRefused::Name {
                     field,
-                    value: value.clone(),
+                    value: value.to_owned(),
                 });
             }
         }

@@ -57,17 +57,28 @@ pub struct ScriptCall {
 
 /// Applies a call's operations once. KEYS[1] is the marker of the slot and writer, KEYS[2..] the
 /// data keys; ARGV[1] the call's sequence, then per operation: code (`i` HINCRBY, `f`
-/// HINCRBYFLOAT, `r` RPUSH), key index, field, value. Key types are checked before anything is
-/// written, so a script that fails has written nothing (Redis does not roll scripts back).
+/// HINCRBYFLOAT, `r` RPUSH), key index, field, value. Key types, and that every counter holds a
+/// number the write keeps finite (integers below 2^53), are checked before anything is written,
+/// so a script that fails has written nothing (Redis does not roll scripts back). A key that
+/// appears twice in one call is checked against its value before the call, which is enough: the
+/// values written are bounded (difficulties at most 1e18 each).
 pub const APPLY_SCRIPT: &str = r"
 local applied = tonumber(redis.call('GET', KEYS[1]) or '-1')
 local seq = tonumber(ARGV[1])
 if applied ~= nil and applied >= seq then return 0 end
 for i = 2, #ARGV, 4 do
-  local wanted = (ARGV[i] == 'r') and 'list' or 'hash'
-  local found = redis.call('TYPE', KEYS[tonumber(ARGV[i + 1])])['ok']
+  local code, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
+  local wanted = (code == 'r') and 'list' or 'hash'
+  local found = redis.call('TYPE', key)['ok']
   if found ~= 'none' and found ~= wanted then
-    return redis.error_reply('WRONGTYPE ' .. KEYS[tonumber(ARGV[i + 1])] .. ' is a ' .. found .. ', expected a ' .. wanted)
+    return redis.error_reply('WRONGTYPE ' .. key .. ' is a ' .. found .. ', expected a ' .. wanted)
+  end
+  if code ~= 'r' then
+    local now = tonumber(redis.call('HGET', key, ARGV[i + 2]) or '0')
+    local after = now and (now + tonumber(ARGV[i + 3]))
+    if after == nil or after ~= after or math.abs(after) > 1e300 or (code == 'i' and math.abs(after) >= 2^53) then
+      return redis.error_reply('VALUE ' .. key .. ' ' .. ARGV[i + 2] .. ' holds a value this write cannot add to')
+    end
   end
 end
 for i = 2, #ARGV, 4 do

@@ -7,7 +7,7 @@
 //!
 //! | offset | size | field |
 //! |---|---|---|
-//! | 0 | 1 | format version (1) |
+//! | 0 | 1 | format version (2) |
 //! | 1 | 1 | kind: 1 share, 2 block candidate, 3 rejected share, 4 connected, 5 disconnected, 6 new worker, 7 connections sample |
 //! | 2 | 2 | shard id |
 //! | 4 | 4 | job id |
@@ -308,7 +308,7 @@ pub enum DecodeError {
     #[error("share record checksum is {found:#010x}, the bytes give {expected:#010x}")]
     Checksum { expected: u32, found: u32 },
     /// The kind byte is neither 1 (share) nor 2 (block candidate).
-    #[error("share record kind is {found}, expected 1 (share) or 2 (block candidate)")]
+    #[error("share record kind is {found}, expected 1..=7 (1..=2 in format version 1)")]
     Kind { found: u8 },
     /// A length byte exceeds its field.
     #[error("share record {field} length is {found}, at most {max}")]
@@ -373,6 +373,26 @@ impl EncodedShare {
     /// The kind byte (valid by construction).
     pub fn kind(&self) -> ShareKind {
         ShareKind::from_byte(self.bytes[KIND]).unwrap_or(ShareKind::Share)
+    }
+
+    /// The user name, without decoding the record.
+    pub fn user(&self) -> &str {
+        let len = usize::from(self.bytes[USER_LEN]);
+        std::str::from_utf8(&self.bytes[USER..USER + len]).unwrap_or_default()
+    }
+
+    /// The worker name, without decoding the record.
+    pub fn worker(&self) -> &str {
+        let len = usize::from(self.bytes[WORKER_LEN]);
+        std::str::from_utf8(&self.bytes[WORKER..WORKER + len]).unwrap_or_default()
+    }
+
+    pub fn share_difficulty(&self) -> f64 {
+        f64::from_bits(u64_at(&self.bytes, DIFFICULTY))
+    }
+
+    pub fn network_difficulty(&self) -> f64 {
+        f64::from_bits(u64_at(&self.bytes, NETWORK_DIFFICULTY))
     }
 
     pub fn as_bytes(&self) -> &[u8; RECORD_BYTES] {
