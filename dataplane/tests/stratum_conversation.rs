@@ -407,3 +407,35 @@ fn ipv6_and_a_second_port_with_its_own_starting_difficulty() {
         Some(r#"{"id":null,"method":"mining.set_difficulty","params":[0.000001]}"#)
     );
 }
+
+#[test]
+fn sessions_open_when_the_gateway_stops_are_recorded_as_disconnected() {
+    use ironpool_shared::ring::{share_ring_path, RecordDetail, ShareConsumer, ShareKind};
+    let gw = TestGateway::start("stop-events", DIFF, "");
+    let mut c = Client::connect(gw.addr);
+    c.handshake("stopper.rig1");
+    gw.control
+        .stop
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    // The shard stops within a second or two; its records are read before the test gateway is
+    // dropped (which removes the rings).
+    let mut consumer = ShareConsumer::open(share_ring_path(&gw.rings, 0)).expect("share ring");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut events = Vec::new();
+    while !events.contains(&ShareKind::Disconnected) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no disconnected record: {events:?}"
+        );
+        while let Some(record) = consumer.pop() {
+            let record = record.expect("record");
+            if record.kind != ShareKind::Connections {
+                assert_eq!((record.user.as_str(), record.worker.as_str()), ("stopper", "rig1"));
+                assert!(matches!(record.detail, RecordDetail::Peer(p) if p.ip().is_loopback()));
+                events.push(record.kind);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(events, vec![ShareKind::Connected, ShareKind::Disconnected]);
+}

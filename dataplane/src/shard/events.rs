@@ -30,6 +30,16 @@ pub struct EventState {
     sampled_minute: Cell<u64>,
 }
 
+impl EventState {
+    /// The minute the shard starts in gets no sample: it would be taken before any session could
+    /// authorize, and read as an empty pool.
+    pub fn starting_now() -> EventState {
+        let state = EventState::default();
+        state.sampled_minute.set(unix_ms() / 60_000);
+        state
+    }
+}
+
 pub fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -19,7 +19,7 @@ use ironpool_shared::ring::{
     block_ring_path, job_ring_path, share_ring_path, JobRingReader, ShareProducer, ShareRingConfig,
     ShareSender, ShareSenderConfig,
 };
-use ironpool_shared::ring::{ShareKind, ShareRecord};
+use ironpool_shared::ring::{EncodedShare, SendError, ShareKind, ShareRecord};
 use ironpool_shared::stratum::{reconnect_line, set_difficulty_line, WorkerNameRules};
 use ironpool_shared::vardiff::VardiffConfig;
 use ironpool_shared::work::JobRecord;
@@ -286,7 +286,7 @@ async fn shard_main(
         vardiff,
         read_pool: RefCell::new(Vec::new()),
         stopping: Cell::new(false),
-        events: events::EventState::default(),
+        events: events::EventState::starting_now(),
         send_limits: Rc::new(SendLimits {
             queue_bytes_max: config.send_queue_bytes_max,
             timeout: config.send_timeout,
@@ -359,6 +359,8 @@ async fn shard_main(
     }
     for session in &sessions {
         session.close(CloseReason::Io);
+        // Recorded now, while the rings are still there: the session's task may never run again.
+        shard.close_session(session, Ended::Io);
     }
     // Accepted shares still queued in memory go to the spool file: nothing accepted is lost.
     let sender = shard.sender.borrow_mut().take();
@@ -506,21 +508,38 @@ async fn timer(shard: Rc<Shard>, control: Arc<GatewayControl>, stopping: Rc<Loca
 }
 
 impl Shard {
-    /// Hands a record to the share ring (or its backlog and spool); a block candidate goes to
-    /// the block ring first, for the jobmaster, then to the share ring, for the accounting.
+    /// Hands a record to the share ring; a block candidate goes to the block ring first, for the
+    /// jobmaster, then to the share ring, for the accounting. `Err` only when the record was
+    /// refused (it does not fit the format) or the shard has stopped: a ring or spool failure
+    /// leaves the record held in memory, to be stored by a later flush, and is logged.
     pub fn send_record(&self, record: &ShareRecord) -> Result<(), String> {
-        if record.kind == ShareKind::BlockCandidate {
-            match self.block_sender.borrow_mut().as_mut() {
-                Some(sender) => sender
-                    .send(record)
-                    .map(|_| ())
-                    .map_err(|e| format!("block ring: {e}"))?,
-                None => return Err("shard stopped".to_owned()),
+        let encoded = record.encode().map_err(|e| e.to_string())?;
+        let block = if record.kind == ShareKind::BlockCandidate {
+            Self::hand(&self.block_sender, encoded.clone(), "block ring")
+        } else {
+            Ok(())
+        };
+        // Both rings get their copy whatever happened to the other.
+        let share = Self::hand(&self.sender, encoded, "share ring");
+        block.and(share)
+    }
+
+    fn hand(
+        sender: &RefCell<Option<ShareSender>>,
+        record: EncodedShare,
+        ring: &str,
+    ) -> Result<(), String> {
+        let mut sender = sender.borrow_mut();
+        let Some(sender) = sender.as_mut() else {
+            return Err("shard stopped".to_owned());
+        };
+        match sender.send_encoded(record) {
+            Ok(_) => Ok(()),
+            Err(SendError::Encode(e)) => Err(e.to_string()),
+            Err(e) => {
+                error!(ring, error = %e, "record held in memory: its ring or spool failed; it is stored by a later flush");
+                Ok(())
             }
-        }
-        match self.sender.borrow_mut().as_mut() {
-            Some(sender) => sender.send(record).map(|_| ()).map_err(|e| e.to_string()),
-            None => Err("shard stopped".to_owned()),
         }
     }
 
@@ -568,10 +587,12 @@ impl Shard {
     }
 
     /// Forgets a connection and counts why it ended.
+    /// Forgets a session once (its task and the shard's stop may both call this).
     pub fn close_session(&self, session: &Session, ended: Ended) {
-        if self.sessions.borrow_mut().remove(&session.id).is_some() {
-            self.send_event(session, ShareKind::Disconnected);
+        if self.sessions.borrow_mut().remove(&session.id).is_none() {
+            return;
         }
+        self.send_event(session, ShareKind::Disconnected);
         let extranonce1 = session.state.borrow().extranonce1;
         self.extranonce.borrow_mut().release(extranonce1.as_slice());
         self.counters

@@ -180,6 +180,7 @@ fn record(
     kind: ShareKind,
     difficulty: f64,
     hash: &[u8; 32],
+    accepted_at_ms: u64,
 ) -> Option<ShareRecord> {
     let state = share.session.state.borrow();
     let worker = state.worker.as_ref()?;
@@ -194,7 +195,7 @@ fn record(
         nonce: share.nonce,
         version: share.version,
         share_difficulty: difficulty,
-        accepted_at_ms: unix_ms(),
+        accepted_at_ms,
         user: worker.user().to_owned(),
         worker: worker.worker().to_owned(),
         network_difficulty: share.job.network_difficulty,
@@ -248,25 +249,41 @@ fn judge(shard: &Rc<Shard>, share: PendingShare, hash: &[u8; 32], now: Instant) 
         reply_error_default(&mut out, id, StratumError::Duplicate);
         return reject(shard, &share, out);
     }
+    // One time for the block candidate and its share: they land in the same minute.
+    let accepted_at_ms = unix_ms();
     if is_block {
-        if let Some(candidate) = record(shard, &share, ShareKind::BlockCandidate, credited, hash) {
+        if let Some(candidate) = record(
+            shard,
+            &share,
+            ShareKind::BlockCandidate,
+            credited,
+            hash,
+            accepted_at_ms,
+        ) {
             match shard.send_record(&candidate) {
                 Ok(()) => {
-                    info!(job = share.job.record.job_id, user = %candidate.user, worker = %candidate.worker, "block candidate sent")
+                    info!(job = share.job.record.job_id, user = %candidate.user, worker = %candidate.worker, "block candidate sent");
+                    shard
+                        .counters
+                        .blocks_found
+                        .set(shard.counters.blocks_found.get() + 1);
                 }
                 Err(e) => {
-                    error!(job = share.job.record.job_id, error = %e, ?candidate, "block candidate could not be queued")
+                    error!(job = share.job.record.job_id, error = %e, ?candidate, "block candidate refused: it does not fit the record format")
                 }
             }
-            shard
-                .counters
-                .blocks_found
-                .set(shard.counters.blocks_found.get() + 1);
         }
     }
     // Stored first, then answered: a share the miner is told was accepted is on the ring, in the
-    // backlog or in the spool.
-    let stored = match record(shard, &share, ShareKind::Share, credited, hash) {
+    // backlog or in the spool (an error here means the record was refused, never that it is held).
+    let stored = match record(
+        shard,
+        &share,
+        ShareKind::Share,
+        credited,
+        hash,
+        accepted_at_ms,
+    ) {
         Some(accepted) => shard.send_record(&accepted),
         None => Err("session has no account".to_owned()),
     };
