@@ -5,8 +5,8 @@
 
 mod accounting_support;
 
+use accounting_support::process::RoleProcess;
 use accounting_support::process::{free_address, write_key};
-use accounting_support::RoleProcess;
 use ironpool_bench::redis_server::{RedisServer, RedisValue};
 use ironpool_controlplane::meta_link::{BatchClient, Reply};
 use ironpool_shared::meta::{Batch, PresharedKey};
@@ -40,7 +40,13 @@ fn batch(seq: u64) -> Batch {
     }
 }
 
-fn poll<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+/// Polls `check` until it gives a value; on timeout the logs of both processes are shown.
+fn poll<T>(
+    what: &str,
+    limit: Duration,
+    logs: &dyn Fn() -> String,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(value) = check() {
@@ -48,7 +54,8 @@ fn poll<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) ->
         }
         assert!(
             Instant::now() < deadline,
-            "{what} did not happen within {limit:?}"
+            "{what} did not happen within {limit:?}\n{}",
+            logs()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -104,14 +111,27 @@ fn a_metawriter_that_loses_redis_raises_an_alert_that_reaches_the_alert_list() {
     )
     .expect("config");
     let writer = RoleProcess::start("metawriter", writer_config);
+    let logs = || {
+        format!(
+            "metawriter log:\n{}\nalertcenter log:\n{}",
+            writer.log(),
+            alertcenter.log()
+        )
+    };
     let key = PresharedKey::new(&[0x6b; 32]).expect("key");
-    let mut link = poll("the metawriter listening", Duration::from_secs(20), || {
-        BatchClient::connect(&meta_address, key.clone(), Duration::from_secs(5)).ok()
-    });
+    let mut link = poll(
+        "the metawriter listening",
+        Duration::from_secs(20),
+        &logs,
+        || BatchClient::connect(&meta_address, key.clone(), Duration::from_secs(5)).ok(),
+    );
     assert!(matches!(link.send(&batch(0)), Ok(Reply::Ack(_))));
-    poll("the first batch in Redis", Duration::from_secs(20), || {
-        (shares_of_dora(&data_redis) == 1).then_some(())
-    });
+    poll(
+        "the first batch in Redis",
+        Duration::from_secs(20),
+        &logs,
+        || (shares_of_dora(&data_redis) == 1).then_some(()),
+    );
 
     data_redis.stop().expect("stop redis");
     assert!(
@@ -121,6 +141,7 @@ fn a_metawriter_that_loses_redis_raises_an_alert_that_reaches_the_alert_list() {
     let alert = poll(
         "the alert in alert:message",
         Duration::from_secs(30),
+        &logs,
         || {
             let list = match alerts_redis.dump().ok()?.get("alert:message")? {
                 RedisValue::List(items) => items.clone(),
@@ -136,7 +157,7 @@ fn a_metawriter_that_loses_redis_raises_an_alert_that_reaches_the_alert_list() {
     poll(
         "the waiting batch in Redis",
         Duration::from_secs(30),
+        &logs,
         || (shares_of_dora(&data_redis) == 2).then_some(()),
     );
-    let _ = (writer.log(), alertcenter.log());
 }

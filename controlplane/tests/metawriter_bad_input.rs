@@ -6,8 +6,9 @@
 
 mod accounting_support;
 
+use accounting_support::expect::{wait_for, Expected};
+use accounting_support::process::RoleProcess;
 use accounting_support::process::{free_address, status, write_key};
-use accounting_support::{wait_for, Expected, RoleProcess};
 use ironpool_bench::redis_server::RedisServer;
 use ironpool_controlplane::meta_link::{BatchClient, Reply};
 use ironpool_shared::meta::{encode_frame, AckOutcome, Batch, FrameKind, NackCode, PresharedKey};

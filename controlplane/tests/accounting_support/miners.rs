@@ -2,7 +2,6 @@
 //! their shares and events is the order noted here. Shares are never sent in the last 1.5 s of a
 //! unix minute, so each share's minute is known from the miner's clock.
 
-use bitcoin::hashes::Hash;
 use bitcoin::{CompactTarget, Target};
 use ironpool_bench::gateway_harness::TestGateway;
 use ironpool_bench::stratum_client::{error_code, find_share, submit_line, Client};
@@ -100,11 +99,32 @@ fn network_difficulty(bits: u32) -> f64 {
     Target::from_compact(CompactTarget::from_consensus(bits)).difficulty_float()
 }
 
-/// Waits out the last 1.5 s of a unix minute.
-fn avoid_minute_edge() {
+/// Waits out the last `margin_ms` of a unix minute.
+fn avoid_minute_edge(margin_ms: u64) {
     let into = unix_ms() % 60_000;
-    if into > 58_500 {
+    if into > 60_000 - margin_ms {
         std::thread::sleep(Duration::from_millis(60_000 - into + 300));
+    }
+}
+
+/// What a share is sent to test: the answer the pool must give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Intent {
+    Valid,
+    Duplicate,
+    Stale,
+    Low,
+}
+
+impl Intent {
+    /// The stratum error code the pool must answer with (`None`: accepted).
+    fn code(self) -> Option<i64> {
+        match self {
+            Intent::Valid => None,
+            Intent::Stale => Some(21),
+            Intent::Duplicate => Some(22),
+            Intent::Low => Some(23),
+        }
     }
 }
 
@@ -133,11 +153,21 @@ impl Miner {
         }
     }
 
-    fn submit(&mut self, job: &JobRecord, solution: &Solution, difficulty: f64) -> ShareNote {
+    /// Sends a share made to get `intent`'s answer, and requires that answer: the notes hold
+    /// what the miner meant, not merely what the pool said.
+    fn submit(
+        &mut self,
+        job: &JobRecord,
+        solution: &Solution,
+        difficulty: f64,
+        intent: Intent,
+    ) -> ShareNote {
         self.next_id += 1;
         let id = self.next_id;
         let name = format!("{}.{}", self.user, self.worker);
         let line = submit_line(id, &name, job, solution, None);
+        // Checked after the grinding, right before the send.
+        avoid_minute_edge(1_500);
         let before = unix_ms();
         let reply = self.request(&line, id);
         let after = unix_ms();
@@ -151,12 +181,16 @@ impl Miner {
         } else {
             Some(error_code(&reply))
         };
+        assert_eq!(
+            rejected,
+            intent.code(),
+            "a {intent:?} share of {name} was answered {reply}"
+        );
         let hash = header_for_solution(job, solution)
             .expect("sizes")
             .block_hash();
         let target = Target::from_compact(CompactTarget::from_consensus(job.bits));
         let block = (rejected.is_none() && target.is_met_by(hash)).then(|| hash.to_string());
-        let _ = Hash::to_byte_array(hash);
         ShareNote {
             user: self.user.clone(),
             worker: self.worker.clone(),
@@ -184,7 +218,7 @@ impl Scenario {
         let mut stale: Option<JobRecord> = None;
         let mut miners = Vec::new();
         for (user, worker) in &self.sessions {
-            avoid_minute_edge();
+            avoid_minute_edge(1_500);
             let mut client = Client::connect(gateway.addr);
             let before = unix_ms();
             let en1 = client.handshake(&format!("{user}.{worker}"));
@@ -244,11 +278,10 @@ impl Scenario {
             }
             let in_block_phase = block_phase_until.is_some();
             for miner in &mut miners {
-                avoid_minute_edge();
                 let roll = rng.next() % 100;
                 let note = if roll < 7 && miner.last.is_some() {
                     let (j, s) = miner.last.clone().expect("checked");
-                    miner.submit(&j, &s, difficulty)
+                    miner.submit(&j, &s, difficulty, Intent::Duplicate)
                 } else if roll < 14 && stale.is_some() {
                     let old = stale.clone().expect("checked");
                     let en2 = miner.next_en2();
@@ -260,11 +293,11 @@ impl Scenario {
                         difficulty,
                         f64::INFINITY,
                     );
-                    miner.submit(&old, &s, difficulty)
+                    miner.submit(&old, &s, difficulty, Intent::Stale)
                 } else if roll < 20 && !in_block_phase {
                     let en2 = miner.next_en2();
                     let s = find_share(&job, &miner.en1, &en2, job.version, 0.0, difficulty);
-                    miner.submit(&job, &s, difficulty)
+                    miner.submit(&job, &s, difficulty, Intent::Low)
                 } else {
                     let en2 = miner.next_en2();
                     let s = find_share(
@@ -275,7 +308,7 @@ impl Scenario {
                         difficulty,
                         f64::INFINITY,
                     );
-                    let note = miner.submit(&job, &s, difficulty);
+                    let note = miner.submit(&job, &s, difficulty, Intent::Valid);
                     if note.rejected.is_none() {
                         miner.last = Some((job.clone(), s));
                     }
@@ -287,7 +320,8 @@ impl Scenario {
         }
         // Sessions end one at a time, each seen closed before the next.
         for miner in miners {
-            avoid_minute_edge();
+            // The gateway's open-session count is published once a second: a wide margin.
+            avoid_minute_edge(4_000);
             let open = gateway.control.totals().connections_open;
             let before = unix_ms();
             drop(miner.client);

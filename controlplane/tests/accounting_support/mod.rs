@@ -3,12 +3,8 @@
 //! imply, computed here without the metawriter's code; the metawriter and metarelay as child
 //! processes; and the comparison of a Redis dump with the expectation.
 
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code)]
 
 pub mod expect;
 pub mod miners;
 pub mod process;
-
-pub use expect::{wait_for, Expected};
-pub use miners::{Hooks, Scenario};
-pub use process::RoleProcess;
