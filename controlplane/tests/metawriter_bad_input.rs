@@ -312,3 +312,34 @@ fn a_metawriter_whose_spool_was_lost_is_not_silenced_by_its_old_markers() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_peer_that_never_authenticates_is_closed_and_one_that_did_may_stay_idle() {
+    use std::io::Read as _;
+    let redis = RedisServer::start().expect("redis");
+    let (_dir, key, address, _writer) = start_writer("idle", &redis, 0x55, "");
+    let mut trusted = connect(&address, &key);
+    let now = accounting_support::miners::unix_ms();
+    assert!(matches!(
+        trusted.send(&batch(0, "btc", vec![record("fay", 1, now)])),
+        Ok(Reply::Ack(_))
+    ));
+    // Connected, silent, no key: cut after the 60 s allowed for a first authenticated frame.
+    let started = std::time::Instant::now();
+    let mut silent = std::net::TcpStream::connect(&address).expect("connect");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(90)))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    let read = silent.read(&mut byte);
+    let waited = started.elapsed();
+    assert!(
+        matches!(read, Ok(0)) && (55..=80).contains(&waited.as_secs()),
+        "{read:?} after {waited:?}"
+    );
+    // The link that had sent a good batch stayed open through the same idle minute.
+    assert!(matches!(
+        trusted.send(&batch(1, "btc", vec![record("fay", 2, now)])),
+        Ok(Reply::Ack(_))
+    ));
+}

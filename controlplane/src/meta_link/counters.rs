@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Default)]
 pub struct LinkCounters {
     pub connections: AtomicU64,
+    /// Connections refused because `CONNECTIONS_MAX` were open.
+    pub refused_connections: AtomicU64,
     pub batches_stored: AtomicU64,
     pub records_stored: AtomicU64,
     pub batches_duplicate: AtomicU64,
@@ -30,6 +32,7 @@ impl LinkCounters {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         vec![
             ("connections", get(&self.connections)),
+            ("refused_connections", get(&self.refused_connections)),
             ("batches_stored", get(&self.batches_stored)),
             ("records_stored", get(&self.records_stored)),
             ("batches_duplicate", get(&self.batches_duplicate)),

@@ -27,6 +27,13 @@ pub type StoreRequest = (
 const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Refused frames in a row after which the connection is closed (someone without the key).
 const REFUSED_IN_ROW_MAX: u32 = 64;
+/// Connections served at once; beyond, new ones are closed (a relay or site keeps one).
+pub const CONNECTIONS_MAX: usize = 1024;
+/// A new connection must send an authenticated frame within this time; only then may it sit
+/// idle between batches. Peers without the key cannot hold connections for long.
+const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest refused frame read through to stay in step; beyond, the connection is closed.
+const SKIP_MAX: u64 = 64 << 20;
 
 /// Binds `address` and serves batches there (frames up to `max_body`); the store requests come
 /// out of the returned receiver, one per valid batch.
@@ -57,15 +64,22 @@ pub async fn serve(
     store: mpsc::Sender<StoreRequest>,
     counters: Arc<LinkCounters>,
 ) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                    LinkCounters::add(&counters.refused_connections, 1);
+                    warn!(%peer, "more than {CONNECTIONS_MAX} batch links; connection refused");
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 LinkCounters::add(&counters.connections, 1);
                 let (key, store, counters) = (key.clone(), store.clone(), counters.clone());
                 tokio::spawn(async move {
                     let reason = connection(stream, peer, &key, max_body, &store, &counters).await;
                     info!(%peer, reason, "batch link closed");
+                    drop(slot);
                 });
             }
             Err(e) => {
@@ -106,21 +120,43 @@ async fn nack(
     reply(stream, key, FrameKind::Nack, &body).await
 }
 
-/// Reads and discards `n` bytes.
-async fn skip(stream: &mut TcpStream, mut n: u64) -> Result<(), String> {
-    let mut sink = [0u8; 16 * 1024];
-    while n > 0 {
-        let want = usize::try_from(n.min(sink.len() as u64)).unwrap_or(sink.len());
-        let got = tokio::time::timeout(BODY_TIMEOUT, stream.read(&mut sink[..want]))
-            .await
-            .map_err(|_| "body timed out".to_owned())?
-            .map_err(|e| format!("read: {e}"))?;
-        if got == 0 {
-            return Err("closed in the middle of a frame".to_owned());
-        }
-        n -= got as u64;
+/// Reads and discards `n` bytes, all within `BODY_TIMEOUT`.
+async fn skip(stream: &mut TcpStream, n: u64) -> Result<(), String> {
+    if n > SKIP_MAX {
+        return Err(format!(
+            "refused frame of {n} bytes is too large to read through"
+        ));
+    }
+    let copied = tokio::time::timeout(
+        BODY_TIMEOUT,
+        tokio::io::copy(&mut (&mut *stream).take(n), &mut tokio::io::sink()),
+    )
+    .await
+    .map_err(|_| "body timed out".to_owned())?
+    .map_err(|e| format!("read: {e}"))?;
+    if copied < n {
+        return Err("closed in the middle of a frame".to_owned());
     }
     Ok(())
+}
+
+/// Reads a frame's header: the first byte may wait (an idle link), the rest must follow soon.
+async fn read_header(
+    stream: &mut TcpStream,
+    header: &mut [u8; FRAME_HEADER_BYTES],
+) -> Result<(), String> {
+    match stream.read_exact(&mut header[..1]).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err("closed by peer".to_owned())
+        }
+        Err(e) => return Err(format!("read: {e}")),
+    }
+    match tokio::time::timeout(BODY_TIMEOUT, stream.read_exact(&mut header[1..])).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("read: {e}")),
+        Err(_) => Err("header timed out".to_owned()),
+    }
 }
 
 async fn connection(
@@ -132,17 +168,21 @@ async fn connection(
     counters: &LinkCounters,
 ) -> String {
     let mut refused_in_row = 0u32;
+    let mut trusted = false;
     loop {
         if refused_in_row >= REFUSED_IN_ROW_MAX {
             return format!("{refused_in_row} refused frames in a row");
         }
         let mut header = [0u8; FRAME_HEADER_BYTES];
-        match stream.read_exact(&mut header).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return "closed by peer".to_owned()
-            }
-            Err(e) => return format!("read: {e}"),
+        let read = if trusted {
+            read_header(&mut stream, &mut header).await
+        } else {
+            tokio::time::timeout(FIRST_FRAME_TIMEOUT, read_header(&mut stream, &mut header))
+                .await
+                .unwrap_or_else(|_| Err("no authenticated frame within 60 s".to_owned()))
+        };
+        if let Err(reason) = read {
+            return reason;
         }
         let parsed = match FrameHeader::parse(&header, max_body) {
             Ok(parsed) => parsed,
@@ -175,9 +215,18 @@ async fn connection(
                 return format!("bad header: {error}");
             }
         };
-        let mut rest = vec![0u8; parsed.body_len as usize + FRAME_TAG_BYTES];
-        match tokio::time::timeout(BODY_TIMEOUT, stream.read_exact(&mut rest)).await {
-            Ok(Ok(_)) => {}
+        // Grown as bytes arrive: a peer announcing a large frame and sending nothing costs
+        // nothing.
+        let want = u64::from(parsed.body_len) + FRAME_TAG_BYTES as u64;
+        let mut rest = Vec::new();
+        match tokio::time::timeout(
+            BODY_TIMEOUT,
+            (&mut stream).take(want).read_to_end(&mut rest),
+        )
+        .await
+        {
+            Ok(Ok(n)) if n as u64 == want => {}
+            Ok(Ok(_)) => return "closed in the middle of a frame".to_owned(),
             Ok(Err(e)) => return format!("read: {e}"),
             Err(_) => return "body timed out".to_owned(),
         }
@@ -200,6 +249,8 @@ async fn connection(
             }
             continue;
         }
+        // The peer holds the key: it may keep the link idle from now on.
+        trusted = true;
         if parsed.kind != FrameKind::Batch {
             LinkCounters::add(&counters.unexpected_kind, 1);
             warn!(%peer, kind = ?parsed.kind, "only batches are taken here");
