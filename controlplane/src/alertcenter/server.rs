@@ -29,6 +29,13 @@ pub const CONNECTIONS_MAX: usize = 1024;
 /// Once a frame has started, the rest of it must come within this time (an idle connection
 /// between frames is normal and has no limit).
 const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+/// A new connection must deliver an authenticated alert within this time; only then may it sit
+/// idle. Connections of peers without the key cannot hold the slots of real senders for long.
+const FIRST_ALERT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest refused frame read through (to stay in step); beyond, the connection is closed.
+const SKIP_MAX: u32 = 1 << 20;
+/// Refused frames in a row after which the connection is closed.
+const REFUSED_IN_ROW_MAX: u32 = 16;
 
 /// Accepts connections until the future is dropped (which aborts every connection task).
 pub(super) async fn accept(
@@ -96,16 +103,39 @@ async fn connection(
     tracing::debug!(%peer, "sender connected");
     let mut reader = BufReader::new(stream);
     let mut throttle = LogThrottle::default();
+    let mut trusted = false;
+    let mut refused_in_row = 0u32;
     loop {
-        match read_frame(&mut reader, peer, &key, &counters, &mut throttle).await {
+        let read = read_frame(&mut reader, peer, &key, &counters, &mut throttle);
+        let read = if trusted {
+            read.await
+        } else {
+            match tokio::time::timeout(FIRST_ALERT_TIMEOUT, read).await {
+                Ok(read) => read,
+                Err(_) => {
+                    counters.bad_frames.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%peer, "no authenticated alert within 60 s; connection closed");
+                    return;
+                }
+            }
+        };
+        match read {
             Read::Alert(alert) => {
+                trusted = true;
+                refused_in_row = 0;
                 counters.received.fetch_add(1, Ordering::Relaxed);
                 if alerts.send(alert).await.is_err() {
                     // The limiter task is gone: shutting down.
                     return;
                 }
             }
-            Read::Skipped => {}
+            Read::Skipped => {
+                refused_in_row += 1;
+                if refused_in_row >= REFUSED_IN_ROW_MAX {
+                    tracing::warn!(%peer, refused_in_row, "refused frames in a row; connection closed");
+                    return;
+                }
+            }
             Read::Close => {
                 tracing::debug!(%peer, "sender disconnected");
                 return;
@@ -130,24 +160,38 @@ async fn read_frame<R: AsyncRead + Unpin>(
     };
 
     let mut header = [0u8; FRAME_HEADER_BYTES];
-    if let Err(e) = reader.read_exact(&mut header).await {
+    // Between frames a connection may wait; once a frame has begun, all of it must come soon.
+    if let Err(e) = reader.read_exact(&mut header[..1]).await {
         if e.kind() != std::io::ErrorKind::UnexpectedEof {
             tracing::debug!(%peer, error = %e, "read failed");
         }
         return Read::Close;
+    }
+    match tokio::time::timeout(FRAME_TIMEOUT, reader.read_exact(&mut header[1..])).await {
+        Ok(Ok(_)) => {}
+        _ => {
+            counters.bad_frames.fetch_add(1, Ordering::Relaxed);
+            warn(
+                "frame incomplete, connection closed",
+                &"header not complete within 30 s",
+            );
+            return Read::Close;
+        }
     }
     let parsed = match FrameHeader::parse(&header, BODY_MAX) {
         Ok(parsed) => parsed,
         Err(e @ (FrameError::Oversize { .. } | FrameError::Kind { .. })) => {
             counters.bad_frames.fetch_add(1, Ordering::Relaxed);
             warn("frame skipped", &e);
-            // Magic and version were right, so the length can be trusted to skip by.
-            let Some(body_len) = FrameHeader::skippable_len(&header) else {
+            // Magic and version were right, so the length can be trusted to skip by, up to a
+            // bound: reading through gigabytes for a peer is not worth it.
+            let Some(body_len) = FrameHeader::skippable_len(&header).filter(|l| *l <= SKIP_MAX)
+            else {
                 return Read::Close;
             };
             let skip = u64::from(body_len) + FRAME_TAG_BYTES as u64;
             let skipped = tokio::time::timeout(
-                skip_timeout(skip),
+                FRAME_TIMEOUT,
                 tokio::io::copy(&mut (&mut *reader).take(skip), &mut tokio::io::sink()),
             )
             .await;
@@ -206,12 +250,6 @@ async fn read_frame<R: AsyncRead + Unpin>(
             Read::Skipped
         }
     }
-}
-
-/// Time allowed to skip `bytes` (up to 4 GiB of a declared length): the frame timeout plus 1 s
-/// per MiB, so a slow honest skip is not cut, and a peer that stops sending is.
-fn skip_timeout(bytes: u64) -> Duration {
-    FRAME_TIMEOUT + Duration::from_secs(bytes / (1024 * 1024))
 }
 
 /// Offers each received alert to the limiter, queues what it lets through, and ticks it every
