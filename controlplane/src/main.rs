@@ -150,6 +150,8 @@ fn on_runtime<E: std::fmt::Display>(
     match runtime.block_on(future) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Logged at error level: with `[alert]` it reaches alertcenter before the exit.
+            tracing::error!(role, error = %e, "role stopped on an error");
             eprintln!("ironpool-control: {role}: {e}");
             ExitCode::FAILURE
         }

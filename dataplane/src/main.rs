@@ -88,10 +88,12 @@ fn serve(settings: Gateway) -> ExitCode {
         match handle.join() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
+                tracing::error!(error = %e, "shard stopped on an error");
                 eprintln!("ironpool-gateway: {e}");
                 failed = true;
             }
             Err(_) => {
+                // The panic itself was logged at error level by the panic hook.
                 eprintln!("ironpool-gateway: a shard panicked");
                 failed = true;
             }

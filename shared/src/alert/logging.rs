@@ -3,7 +3,8 @@
 
 use super::{alert_layer, AlertConfig, AlertHandle};
 use std::time::Duration;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
@@ -11,14 +12,28 @@ use tracing_subscriber::EnvFilter;
 pub fn init_logging(alert: Option<AlertConfig>) -> Option<AlertHandle> {
     let announce = alert.as_ref().map(|a| (a.address.clone(), a.host.clone()));
     let (layer, handle) = alert.map(alert_layer).unzip();
+    // `RUST_LOG` filters what goes to stderr only: silencing a module's log lines must not
+    // silence its alerts.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with(layer)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
+        )
+        // Per-layer filters give the registry its level hint: below `info` (or what `RUST_LOG`
+        // says) callsites stay disabled, as with a global filter.
+        .with(layer.map(|layer| layer.with_filter(LevelFilter::ERROR)))
         .init();
     if let Some((address, host)) = announce {
         tracing::info!(%address, %host, "error events go to alertcenter");
     }
+    // A panic is an error event too (then the usual message): a crash reaches alertcenter.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!(panic = %info, "panic");
+        previous(info);
+    }));
     handle
 }
 

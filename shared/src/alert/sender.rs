@@ -73,7 +73,7 @@ impl AlertSender {
             self.write_queue();
             if !open && !self.queue.is_empty() && self.stream.is_none() {
                 // The layer is gone (its subscriber was dropped, the process is ending): nothing
-                // new will come, and one failed attempt is all the queue gets.
+                // new will come, and the queue gets no further attempt.
                 for _ in self.queue.drain(..) {
                     self.counters.settle();
                     self.counters.dropped.fetch_add(1, Ordering::Relaxed);
