@@ -430,7 +430,10 @@ fn sessions_open_when_the_gateway_stops_are_recorded_as_disconnected() {
         while let Some(record) = consumer.pop() {
             let record = record.expect("record");
             if record.kind != ShareKind::Connections {
-                assert_eq!((record.user.as_str(), record.worker.as_str()), ("stopper", "rig1"));
+                assert_eq!(
+                    (record.user.as_str(), record.worker.as_str()),
+                    ("stopper", "rig1")
+                );
                 assert!(matches!(record.detail, RecordDetail::Peer(p) if p.ip().is_loopback()));
                 events.push(record.kind);
             }

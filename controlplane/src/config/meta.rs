@@ -185,6 +185,24 @@ fn check_local(local: &LocalRingsConfig, coins: Option<&CoinNames>) -> Result<()
     })
 }
 
+/// The alert key goes to every host of the pool: it must not also be a key that lets a host
+/// write shares.
+fn check_alert_key(
+    alert: Option<&AlertConfig>,
+    share_keys: &[Option<&PresharedKey>],
+) -> Result<(), InvalidKey> {
+    match alert {
+        Some(alert) if share_keys.iter().flatten().any(|key| **key == alert.key) => {
+            Err(InvalidKey::new(
+                "alert.key_file",
+                "the same key as a batch link",
+                "a key of its own: every host holds the alert key, and the batch links' key lets a host write shares",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The metawriter's checked settings.
 #[derive(Debug, Clone)]
 pub struct MetawriterSettings {
@@ -306,6 +324,8 @@ impl MetawriterConfig {
             .as_ref()
             .map(|a| a.validate("metawriter"))
             .transpose()?;
+        let listen_key = listen.as_ref().map(|(_, key)| key);
+        check_alert_key(alert.as_ref(), &[listen_key])?;
         Ok(MetawriterSettings {
             config: self,
             coins,
@@ -371,6 +391,8 @@ impl MetarelayConfig {
             .as_ref()
             .map(|a| a.validate("metarelay"))
             .transpose()?;
+        let listen_key = listen.as_ref().map(|(_, key)| key);
+        check_alert_key(alert.as_ref(), &[listen_key, Some(&upstream_key)])?;
         Ok(MetarelaySettings {
             config: self,
             upstream_key,
@@ -530,7 +552,14 @@ pub(crate) mod tests {
     #[test]
     fn the_commented_alert_tables_are_valid_and_name_the_role() {
         let key = KeyFile::new(b"0123456789abcdef\n");
-        let on = |name| with_key_file(&uncomment_table(&example(name), "[alert]"), &key.0);
+        let alert_key = KeyFile::new(b"fedcba9876543210\n");
+        let on = |name| {
+            let text = uncomment_table(&example(name), "[alert]").replace(
+                "\"/etc/ironpool/alert.key\"",
+                &format!("{:?}", alert_key.0.display().to_string()),
+            );
+            with_key_file(&text, &key.0)
+        };
         let alert = writer(&on("metawriter.toml"))
             .expect("valid")
             .alert
@@ -546,6 +575,19 @@ pub(crate) mod tests {
             .expect("[alert]");
         assert_eq!(alert.host, "pool-asia-1");
         assert_eq!(alert.process, "metarelay");
+    }
+
+    #[test]
+    fn the_alert_key_may_not_be_a_batch_link_key() {
+        let key = KeyFile::new(b"0123456789abcdef\n");
+        let same = |name| with_key_file(&uncomment_table(&example(name), "[alert]"), &key.0);
+        for refused in [
+            writer(&same("metawriter.toml")).map(|_| ()),
+            relay(&same("metarelay.toml")).map(|_| ()),
+        ] {
+            let error = refused.expect_err("one key for alerts and shares");
+            assert_eq!(error.key, "alert.key_file");
+        }
     }
 
     #[test]
