@@ -161,12 +161,28 @@ fn check_listen(listen: &ListenConfig) -> Result<(SocketAddr, PresharedKey), Inv
     Ok((address, key))
 }
 
+/// A coin key as the Redis keys and the batch frames carry it (`btc`).
+fn valid_coin_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 16
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
 fn check_local(local: &LocalRingsConfig, coins: Option<&CoinNames>) -> Result<(), InvalidKey> {
     if local.shards.is_empty() {
         return Err(InvalidKey::new(
             "local.shards",
             &local.shards,
             "at least one ring id",
+        ));
+    }
+    if !valid_coin_key(&local.coin) {
+        return Err(InvalidKey::new(
+            "local.coin",
+            &local.coin,
+            "1-16 lower-case letters or digits",
         ));
     }
     if coins.is_some_and(|c| c.name(&local.coin).is_none()) {
@@ -278,12 +294,7 @@ impl MetawriterConfig {
             ));
         }
         for (i, coin) in self.coins.iter().enumerate() {
-            let ok = !coin.key.is_empty()
-                && coin.key.len() <= 16
-                && coin
-                    .key
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+            let ok = valid_coin_key(&coin.key);
             if !ok {
                 return Err(InvalidKey::new(
                     format!("coins[{i}].key"),

@@ -254,10 +254,14 @@ fn forward(
                 shared.forwarded.fetch_add(1, Ordering::Relaxed);
                 done(shared, input.entry_seq);
             }
+            // One batch is in flight, so a refusal that could not name it (origin 0: the frame
+            // was refused before its body was read, as oversize or malformed) is about it too.
+            // A wrong key is this relay's configuration, not the batch's fault: retried.
             Ok(Reply::Nack(nack))
                 if !nack.code.is_retryable()
-                    && nack.origin == batch.origin
-                    && nack.seq == batch.seq =>
+                    && nack.code != NackCode::Authentication
+                    && ((nack.origin == batch.origin && nack.seq == batch.seq)
+                        || (nack.origin, nack.seq) == (0, 0)) =>
             {
                 shared.rejected.fetch_add(1, Ordering::Relaxed);
                 keep_rejected(rejected, &input, &batch, &nack.reason);
@@ -267,11 +271,13 @@ fn forward(
                 warn!(answer = ?other, "upstream answer does not settle the batch; sending it again");
                 client = None;
                 std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
             Err(e) => {
                 warn!(upstream, error = %e, "upstream link failed; reconnecting");
                 client = None;
                 std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }
