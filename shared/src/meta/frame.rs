@@ -35,6 +35,9 @@ pub enum FrameKind {
     Nack = 3,
     /// An error-level event for alertcenter.
     Alert = 4,
+    /// Early tips and blocks between the jobmaster, bitpeer, poolbench and blockmasters
+    /// (`crate::relay`).
+    Relay = 5,
 }
 
 impl FrameKind {
@@ -44,6 +47,7 @@ impl FrameKind {
             2 => Some(FrameKind::Ack),
             3 => Some(FrameKind::Nack),
             4 => Some(FrameKind::Alert),
+            5 => Some(FrameKind::Relay),
             _ => None,
         }
     }
