@@ -6,8 +6,12 @@
 //!   `submitblock` to every node.
 //! - [`alertcenter`]: error-level events of every process → a Redis list, de-duplicated and
 //!   rate-limited.
+//! - [`poolbench`]: other pools' stratum jobs → an early tip to the jobmaster when another pool
+//!   moves to a new block first.
 
 pub mod alertcenter;
+pub mod bitpeer;
+pub mod blockmaster;
 pub mod config;
 pub mod jobmaster;
 pub mod log_throttle;
@@ -16,3 +20,5 @@ pub mod meta_spool;
 pub mod metarelay;
 pub mod metawriter;
 pub mod node;
+pub mod poolbench;
+pub mod relay_link;

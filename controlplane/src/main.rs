@@ -2,8 +2,11 @@
 
 use clap::{Parser, Subcommand};
 use ironpool_controlplane::alertcenter::AlertcenterConfig;
+use ironpool_controlplane::config::bitpeer::BitpeerConfig;
+use ironpool_controlplane::config::blockmaster::BlockmasterConfig;
 use ironpool_controlplane::config::jobmaster::JobmasterConfig;
 use ironpool_controlplane::config::meta::{MetarelayConfig, MetawriterConfig};
+use ironpool_controlplane::config::poolbench::PoolbenchConfig;
 use ironpool_controlplane::config::ConfigError;
 use ironpool_shared::alert::{flush_alerts, init_logging};
 use std::path::{Path, PathBuf};
@@ -30,6 +33,25 @@ enum Role {
         #[arg(long)]
         check: bool,
     },
+    /// P2P client of many nodes: new blocks as early as possible, our blocks to every peer.
+    Bitpeer {
+        /// bitpeer's TOML configuration (see conf/bitpeer.toml).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Check the configuration (and read the key file) and exit.
+        #[arg(long)]
+        check: bool,
+    },
+    /// One per site, next to its node: blocks to the node, the local bitpeers and the other
+    /// sites (compact blocks).
+    Blockmaster {
+        /// The blockmaster's TOML configuration (see conf/blockmaster.toml).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Check the configuration (and read the key file) and exit.
+        #[arg(long)]
+        check: bool,
+    },
     /// Share rings and batches from other hosts → spool → per-minute aggregates in Redis.
     Metawriter {
         /// The metawriter's TOML configuration (see conf/metawriter.toml).
@@ -42,6 +64,15 @@ enum Role {
     /// A remote site's share rings and batches → spool → the metawriter.
     Metarelay {
         /// The metarelay's TOML configuration (see conf/metarelay.toml).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Check the configuration (and read the key files) and exit.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Other pools' stratum jobs → an early tip to the jobmaster when another pool moves first.
+    Poolbench {
+        /// poolbench's TOML configuration (see conf/poolbench.toml).
         #[arg(long, short)]
         config: PathBuf,
         /// Check the configuration (and read the key files) and exit.
@@ -74,6 +105,29 @@ fn main() -> ExitCode {
             flush_alerts(alerts);
             code
         }
+        Role::Bitpeer { config, check } => {
+            let settings = match load(&config, check, BitpeerConfig::load) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let alerts = init_logging(settings.alert.clone());
+            let code = on_runtime("bitpeer", ironpool_controlplane::bitpeer::run(settings));
+            flush_alerts(alerts);
+            code
+        }
+        Role::Blockmaster { config, check } => {
+            let settings = match load(&config, check, BlockmasterConfig::load) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let alerts = init_logging(settings.alert.clone());
+            let code = on_runtime(
+                "blockmaster",
+                ironpool_controlplane::blockmaster::run(settings),
+            );
+            flush_alerts(alerts);
+            code
+        }
         Role::Metawriter { config, check } => {
             let settings = match load(&config, check, MetawriterConfig::load) {
                 Ok(s) => s,
@@ -94,6 +148,16 @@ fn main() -> ExitCode {
             };
             let alerts = init_logging(settings.alert.clone());
             let code = on_runtime("metarelay", ironpool_controlplane::metarelay::run(settings));
+            flush_alerts(alerts);
+            code
+        }
+        Role::Poolbench { config, check } => {
+            let settings = match load(&config, check, PoolbenchConfig::load) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let alerts = init_logging(settings.alert.clone());
+            let code = on_runtime("poolbench", ironpool_controlplane::poolbench::run(settings));
             flush_alerts(alerts);
             code
         }

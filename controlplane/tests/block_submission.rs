@@ -106,6 +106,7 @@ async fn a_block_stays_on_disk_until_a_node_holds_it() {
     // Only an unreachable node: the block is written first and stays pending.
     let unreachable = Submitter::new(
         vec![dead_client()],
+        true,
         found.clone(),
         3,
         Duration::from_millis(20),
@@ -126,6 +127,7 @@ async fn a_block_stays_on_disk_until_a_node_holds_it() {
     // A restarted jobmaster with a live node resubmits it.
     let live = Submitter::new(
         vec![dead_client(), node0.clone()],
+        true,
         found.clone(),
         2,
         Duration::from_millis(20),
@@ -139,7 +141,7 @@ async fn a_block_stays_on_disk_until_a_node_holds_it() {
     assert_eq!(node0.get_best_block_hash().await.expect("best"), hash);
 
     // The same block again: the node already has it.
-    let again = Submitter::new(vec![node0.clone()], found.clone(), 1, Duration::ZERO);
+    let again = Submitter::new(vec![node0.clone()], true, found.clone(), 1, Duration::ZERO);
     std::fs::create_dir_all(dir.join("pending")).expect("pending dir");
     let outcome = again.submit_new(height, &hash, &block.bytes).await;
     assert_eq!(outcome.state, BlockState::Accepted);

@@ -32,8 +32,30 @@ pub struct JobmasterConfig {
     pub rings: RingsConfig,
     #[serde(default)]
     pub blocks: BlocksConfig,
+    /// Early tips from bitpeer, poolbench and blockmasters (empty-block jobs), and found blocks to
+    /// them; none when absent.
+    pub early_tips: Option<EarlyTipsConfig>,
     /// Error-level events to alertcenter; none when absent.
     pub alert: Option<AlertSection>,
+}
+
+/// `[early_tips]`: relay links to bitpeer, poolbench and blockmasters.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyTipsConfig {
+    /// The relay link key (at least 16 bytes), shared with those roles.
+    pub key_file: PathBuf,
+    /// Their relay addresses (`host:port`); the jobmaster connects and keeps reconnecting.
+    pub connect: Vec<String>,
+    /// How long to mine empty blocks on an announced tip the node has not taken, before going
+    /// back to the node's template.
+    #[serde(default = "default_empty_job_timeout_secs")]
+    pub empty_job_timeout_secs: u64,
+    /// How often the node is asked whether it has the announced tip while empty jobs run.
+    #[serde(default = "default_catch_up_poll_ms")]
+    pub catch_up_poll_ms: u64,
+    /// Where the jobmaster writes what it learned about each block (JSON, every second).
+    pub status_file: Option<PathBuf>,
 }
 
 /// One `[[node]]`.
@@ -53,6 +75,53 @@ pub struct NodeConfig {
     pub max_response_mib: usize,
     /// The node's ZMQ `hashblock` publisher (`-zmqpubhashblock`), e.g. `tcp://127.0.0.1:28332`.
     pub zmq_hashblock: Option<String>,
+}
+
+impl NodeConfig {
+    /// Checks the connection keys (`prefix` names the table in errors, e.g. `node[0]`) and builds
+    /// the endpoint.
+    pub fn endpoint(&self, prefix: &str) -> Result<NodeEndpoint, InvalidKey> {
+        let n = self;
+        let key = |k: &str| format!("{prefix}.{k}");
+        if !n.url.starts_with("http://") {
+            return Err(InvalidKey::new(
+                key("url"),
+                &n.url,
+                "an http://host:port/ URL",
+            ));
+        }
+        let auth = match (&n.user, &n.password, &n.cookie_file) {
+            (Some(user), Some(password), None) => NodeAuth::UserPassword {
+                user: user.clone(),
+                password: password.clone(),
+            },
+            (None, None, Some(cookie)) => NodeAuth::CookieFile(cookie.clone()),
+            _ => {
+                return Err(InvalidKey::new(
+                    key("user"),
+                    n.user.as_deref().unwrap_or("(unset)"),
+                    "either user and password, or cookie_file alone",
+                ))
+            }
+        };
+        if n.timeout_ms == 0 || n.timeout_ms > 600_000 {
+            return Err(InvalidKey::new(
+                key("timeout_ms"),
+                n.timeout_ms,
+                "1 to 600000 milliseconds",
+            ));
+        }
+        if n.max_response_mib == 0 || n.max_response_mib > 4096 {
+            return Err(InvalidKey::new(
+                key("max_response_mib"),
+                n.max_response_mib,
+                "1 to 4096",
+            ));
+        }
+        Ok(NodeEndpoint::new(n.name.clone(), n.url.clone(), auth)
+            .with_timeout(Duration::from_millis(n.timeout_ms))
+            .with_max_response_bytes(n.max_response_mib * 1024 * 1024))
+    }
 }
 
 /// `[tip]`: how a new best block is noticed.
@@ -136,6 +205,10 @@ pub struct BlocksConfig {
     /// Pause between attempts.
     #[serde(default = "default_submit_retry_ms")]
     pub submit_retry_ms: u64,
+    /// `submitblock` to the nodes. Off, blocks reach them only through the relay links (bitpeer
+    /// and blockmasters): for proving that path, never in production.
+    #[serde(default = "default_true")]
+    pub submit: bool,
 }
 
 fn default_rpc_timeout_ms() -> u64 {
@@ -195,6 +268,15 @@ fn default_submit_attempts() -> u32 {
 fn default_submit_retry_ms() -> u64 {
     200
 }
+fn default_true() -> bool {
+    true
+}
+fn default_empty_job_timeout_secs() -> u64 {
+    30
+}
+fn default_catch_up_poll_ms() -> u64 {
+    20
+}
 
 impl Default for TipConfig {
     fn default() -> Self {
@@ -239,6 +321,7 @@ impl Default for BlocksConfig {
             dir: default_block_dir(),
             submit_attempts: default_submit_attempts(),
             submit_retry_ms: default_submit_retry_ms(),
+            submit: true,
         }
     }
 }
@@ -256,11 +339,70 @@ pub struct Jobmaster {
     pub keep_per_tip: usize,
     pub rings: RingsConfig,
     pub blocks: BlocksConfig,
+    /// Relay links for early tips and found blocks.
+    pub early_tips: Option<EarlyTips>,
     /// Where error-level events go (`[alert]`, process `jobmaster`).
     pub alert: Option<AlertConfig>,
 }
 
-fn network(name: &str) -> Result<Network, InvalidKey> {
+/// `[early_tips]` once checked.
+#[derive(Debug, Clone)]
+pub struct EarlyTips {
+    pub key: ironpool_shared::meta::PresharedKey,
+    pub connect: Vec<String>,
+    pub empty_job_timeout: Duration,
+    pub catch_up_poll: Duration,
+    pub status_file: Option<PathBuf>,
+}
+
+impl EarlyTipsConfig {
+    fn validate(&self) -> Result<EarlyTips, InvalidKey> {
+        let key = ironpool_shared::config::read_key(&self.key_file, "early_tips.key_file")?;
+        for (i, addr) in self.connect.iter().enumerate() {
+            if addr
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .is_none()
+            {
+                return Err(InvalidKey::new(
+                    format!("early_tips.connect[{i}]"),
+                    addr,
+                    "host:port",
+                ));
+            }
+        }
+        if self.connect.is_empty() {
+            return Err(InvalidKey::new(
+                "early_tips.connect",
+                "[]",
+                "at least one bitpeer, poolbench or blockmaster address",
+            ));
+        }
+        if !(1..=600).contains(&self.empty_job_timeout_secs) {
+            return Err(InvalidKey::new(
+                "early_tips.empty_job_timeout_secs",
+                self.empty_job_timeout_secs,
+                "1 to 600 seconds",
+            ));
+        }
+        if !(5..=1000).contains(&self.catch_up_poll_ms) {
+            return Err(InvalidKey::new(
+                "early_tips.catch_up_poll_ms",
+                self.catch_up_poll_ms,
+                "5 to 1000 milliseconds",
+            ));
+        }
+        Ok(EarlyTips {
+            key,
+            connect: self.connect.clone(),
+            empty_job_timeout: Duration::from_secs(self.empty_job_timeout_secs),
+            catch_up_poll: Duration::from_millis(self.catch_up_poll_ms),
+            status_file: self.status_file.clone(),
+        })
+    }
+}
+
+pub(crate) fn network(name: &str) -> Result<Network, InvalidKey> {
     match name {
         "bitcoin" | "mainnet" | "main" => Ok(Network::Bitcoin),
         "testnet" | "testnet3" | "test" => Ok(Network::Testnet),
@@ -303,41 +445,7 @@ impl JobmasterConfig {
                     "a name no other node has",
                 ));
             }
-            if !n.url.starts_with("http://") {
-                return Err(InvalidKey::new(
-                    key("url"),
-                    &n.url,
-                    "an http://host:port/ URL",
-                ));
-            }
-            let auth = match (&n.user, &n.password, &n.cookie_file) {
-                (Some(user), Some(password), None) => NodeAuth::UserPassword {
-                    user: user.clone(),
-                    password: password.clone(),
-                },
-                (None, None, Some(cookie)) => NodeAuth::CookieFile(cookie.clone()),
-                _ => {
-                    return Err(InvalidKey::new(
-                        key("user"),
-                        n.user.as_deref().unwrap_or("(unset)"),
-                        "either user and password, or cookie_file alone",
-                    ))
-                }
-            };
-            if n.timeout_ms == 0 || n.timeout_ms > 600_000 {
-                return Err(InvalidKey::new(
-                    key("timeout_ms"),
-                    n.timeout_ms,
-                    "1 to 600000 milliseconds",
-                ));
-            }
-            if n.max_response_mib == 0 || n.max_response_mib > 4096 {
-                return Err(InvalidKey::new(
-                    key("max_response_mib"),
-                    n.max_response_mib,
-                    "1 to 4096",
-                ));
-            }
+            let endpoint = n.endpoint(&format!("node[{i}]"))?;
             if let Some(endpoint) = &n.zmq_hashblock {
                 if !endpoint.starts_with("tcp://") {
                     return Err(InvalidKey::new(
@@ -348,11 +456,7 @@ impl JobmasterConfig {
                 }
                 zmq.push((n.name.clone(), endpoint.clone()));
             }
-            nodes.push(
-                NodeEndpoint::new(n.name.clone(), n.url.clone(), auth)
-                    .with_timeout(Duration::from_millis(n.timeout_ms))
-                    .with_max_response_bytes(n.max_response_mib * 1024 * 1024),
-            );
+            nodes.push(endpoint);
         }
 
         let tip = &self.tip;
@@ -547,6 +651,11 @@ impl JobmasterConfig {
             .as_ref()
             .map(|a| a.validate("jobmaster"))
             .transpose()?;
+        let early_tips = self
+            .early_tips
+            .as_ref()
+            .map(EarlyTipsConfig::validate)
+            .transpose()?;
 
         Ok(Jobmaster {
             network,
@@ -564,6 +673,7 @@ impl JobmasterConfig {
             keep_per_tip: jobs.keep_per_tip,
             rings: rings.clone(),
             blocks: blocks.clone(),
+            early_tips,
             alert,
         })
     }

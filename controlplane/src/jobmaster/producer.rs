@@ -1,6 +1,7 @@
 //! Templates in, jobs out: fetches a template, decides `clean_jobs`, builds the job, keeps it in
 //! the store and hands its record to the job ring.
 
+use super::early_tip::CurrentJob;
 use super::job_archive::JobArchive;
 use super::job_store::{JobContext, JobStore};
 use crate::log_throttle::LogThrottle;
@@ -19,6 +20,8 @@ pub enum Trigger {
     NewTip,
     /// The periodic refresh, for new transactions.
     Refresh,
+    /// An announced tip the node does not have yet: an empty job.
+    EarlyTip,
 }
 
 /// Builds jobs from the nodes' templates.
@@ -30,6 +33,8 @@ pub struct JobProducer {
     next_job_id: u32,
     /// The previous block hash of the last published job.
     current_tip: Option<BlockHash>,
+    /// The last published job, for checking announced tips.
+    current_job: Option<CurrentJob>,
     /// Tag truncation is reported once per different length kept, not on every job.
     reported_tag_len: Option<usize>,
     /// The same failure on every poll is logged once in a while.
@@ -38,6 +43,15 @@ pub struct JobProducer {
 
 /// The published job, for the caller to put on the ring.
 pub type Published = JobRecord;
+
+fn current_job_of(record: &JobRecord) -> CurrentJob {
+    CurrentJob {
+        height: record.height,
+        prev_hash: BlockHash::from_byte_array(record.prev_hash),
+        bits: bitcoin::CompactTarget::from_consensus(record.bits),
+        version: record.version,
+    }
+}
 
 fn unix_micros() -> u64 {
     SystemTime::now()
@@ -59,11 +73,15 @@ impl JobProducer {
         let seed =
             first_job_id.unwrap_or_else(|| (unix_micros() / 1_000_000).wrapping_mul(16) as u32);
         // Restored jobs of the previous run are on this tip: a job on the same tip is not clean.
-        let current_tip = store
+        let latest = store
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .latest()
+            .cloned();
+        let current_tip = latest
+            .as_ref()
             .map(|j| BlockHash::from_byte_array(j.record.prev_hash));
+        let current_job = latest.as_ref().map(|j| current_job_of(&j.record));
         JobProducer {
             nodes,
             params,
@@ -71,6 +89,7 @@ impl JobProducer {
             archive,
             next_job_id: seed.max(1),
             current_tip,
+            current_job,
             reported_tag_len: None,
             failures: LogThrottle::default(),
         }
@@ -84,6 +103,11 @@ impl JobProducer {
     /// The tip of the last published job.
     pub fn current_tip(&self) -> Option<BlockHash> {
         self.current_tip
+    }
+
+    /// The last published job.
+    pub fn current_job(&self) -> Option<CurrentJob> {
+        self.current_job
     }
 
     /// Fetches a template and builds a job. With `expected_tip` (a new best block was seen), a
@@ -137,7 +161,16 @@ impl JobProducer {
             );
             return None;
         };
+        self.publish_template(template, trigger)
+    }
 
+    /// Builds a job from `template` (the node's, or an empty one on an announced tip), keeps and
+    /// archives it, and returns its record for the ring.
+    pub fn publish_template(
+        &mut self,
+        template: BlockTemplate,
+        trigger: Trigger,
+    ) -> Option<Published> {
         // clean_jobs exactly when the previous block hash changes.
         let clean = self.current_tip != Some(template.previous_block_hash);
         let job_id = self.next_job_id;
@@ -164,6 +197,7 @@ impl JobProducer {
             self.reported_tag_len = Some(built.coinbase.tag_len_used);
         }
         self.current_tip = Some(template.previous_block_hash);
+        self.current_job = Some(current_job_of(&built.record));
         if self.failures.clear() {
             info!("templates usable again");
         }

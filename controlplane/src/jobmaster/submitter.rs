@@ -45,6 +45,9 @@ pub struct Submitter {
     unsaved: Arc<Mutex<Vec<FoundBlock>>>,
     attempts: u32,
     retry: Duration,
+    /// `submitblock`; without it, only whether each node holds the block is checked (the block
+    /// travels through the relay links).
+    submit: bool,
 }
 
 fn unix_ms() -> u64 {
@@ -55,9 +58,16 @@ fn unix_ms() -> u64 {
 }
 
 impl Submitter {
-    pub fn new(nodes: Vec<NodeClient>, found: FoundBlocks, attempts: u32, retry: Duration) -> Self {
+    pub fn new(
+        nodes: Vec<NodeClient>,
+        submit: bool,
+        found: FoundBlocks,
+        attempts: u32,
+        retry: Duration,
+    ) -> Self {
         assert!(attempts > 0, "validated by the config");
         Submitter {
+            submit,
             nodes,
             found,
             unsaved: Arc::new(Mutex::new(Vec::new())),
@@ -113,7 +123,14 @@ impl Submitter {
             .map(|node| {
                 let (node, hex, attempts, retry) =
                     (node.clone(), hex.clone(), self.attempts, self.retry);
-                tokio::spawn(async move { submit_to_node(&node, &hex, attempts, retry).await })
+                let (submit, hash) = (self.submit, hash.to_owned());
+                tokio::spawn(async move {
+                    if submit {
+                        submit_to_node(&node, &hex, attempts, retry).await
+                    } else {
+                        wait_until_held(&node, &hash).await
+                    }
+                })
             })
             .collect();
         let mut verdicts = Vec::with_capacity(tasks.len());
@@ -231,6 +248,37 @@ impl Submitter {
             self.submit_saved(block.height, &block.hash, &block.bytes)
                 .await;
         }
+    }
+}
+
+/// How long a node is watched for a block sent through the relay links only.
+const RELAY_ONLY_WAIT: Duration = Duration::from_secs(10);
+
+/// With `blocks.submit = false`: whether the node got the block some other way (bitpeer,
+/// blockmaster), polled for [`RELAY_ONLY_WAIT`].
+async fn wait_until_held(node: &NodeClient, hash: &str) -> (NodeVerdict, u32, Duration) {
+    let started = Instant::now();
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        if node.get_block_header(hash).await.is_ok() {
+            return (
+                NodeVerdict::Accepted(Some("held via relay".to_owned())),
+                polls,
+                started.elapsed(),
+            );
+        }
+        if started.elapsed() >= RELAY_ONLY_WAIT {
+            return (
+                NodeVerdict::Unreachable(format!(
+                    "submitblock is off and the node does not hold the block after {} s",
+                    RELAY_ONLY_WAIT.as_secs()
+                )),
+                polls,
+                started.elapsed(),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

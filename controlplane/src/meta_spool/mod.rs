@@ -63,7 +63,7 @@ pub struct Spool {
 }
 
 /// A random id: the clock, the process and a counter, mixed (SplitMix64); never 0.
-fn random_id() -> u64 {
+pub fn random_id() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
