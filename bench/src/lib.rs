@@ -1,4 +1,5 @@
 //! Measurements.
+pub mod early_site;
 pub mod fixtures;
 pub mod gateway_harness;
 pub mod harness;
