@@ -289,3 +289,111 @@ fn with_submitblock_off_our_block_reaches_every_node_through_bitpeer_alone() {
     jobmaster.stop();
     bitpeer.stop();
 }
+
+#[test]
+fn poolbench_watching_another_ironpool_gateway_triggers_the_empty_job() {
+    let set = RegtestNodes::start(RegtestOptions {
+        nodes: 3,
+        ..Default::default()
+    })
+    .expect("regtest nodes");
+    let nodes = set.nodes();
+    let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
+    let dir = Dir::new("early-poolbench");
+    let key = write_key(&dir.path, "relay.key", 11);
+    b.generate(3).expect("generate");
+    for n in nodes {
+        n.wait_for_height(3, Duration::from_secs(30)).expect("sync");
+    }
+
+    // The "other pool": an ironpool jobmaster and gateway on node B.
+    let other = dir.path.join("other");
+    std::fs::create_dir_all(&other).expect("dir");
+    let other_rings = dir.rings.join("other");
+    let mut other_jobmaster = early_support::process::RoleProcess::start(
+        "jobmaster",
+        jobmaster_config(&other, &other_rings, b, &key, &[], ""),
+    );
+    let (other_gateway, _other_control) = gateway(&other, &other_rings);
+
+    // poolbench watches it; our jobmaster (node A) listens to poolbench.
+    let relay = free_address();
+    let pb_config = dir.path.join("poolbench.toml");
+    std::fs::write(
+        &pb_config,
+        format!(
+            "status_file = \"{}\"\n[relay]\nlisten = \"{relay}\"\nkey_file = \"{}\"\n\
+             [[pool]]\nname = \"other\"\nhost = \"127.0.0.1\"\nport = {}\nuser = \"watcher.1\"\n",
+            dir.path.join("poolbench-status.json").display(),
+            key.display(),
+            other_gateway.port()
+        ),
+    )
+    .expect("poolbench config");
+    let mut poolbench = early_support::process::RoleProcess::start("poolbench", pb_config);
+    let mut jobmaster = jobmaster(&dir.path, &dir.rings, a, &key, &[relay], "");
+    let (gateway, _control) = gateway(&dir.path, &dir.rings);
+    let mut client = Client::connect(gateway);
+    client
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    client.handshake("carol.rig1");
+    wait_for(
+        "our jobmaster linked to poolbench, poolbench watching the other pool",
+        Duration::from_secs(30),
+        || {
+            jobmaster.log().contains("relay link up")
+                && status(&dir.path.join("poolbench-status.json"))
+                    .to_string()
+                    .contains("\"authorized\":true")
+        },
+        || format!("{}\n{}", poolbench.log(), jobmaster.log()),
+    );
+
+    // Our node is cut off; the other pool moves to B's new block first.
+    a.cli("setnetworkactive", &["false"])
+        .expect("isolate node A");
+    let mined = b.generate(1).expect("generate")[0].clone();
+    let notify = wait_notify(
+        &mut client,
+        "empty job from the other pool's tip",
+        Duration::from_secs(15),
+        |n| n.prev_hash_stratum == stratum_prev(&mined),
+    );
+    assert!(
+        notify.clean && notify.merkle_branch.is_empty(),
+        "{notify:?}"
+    );
+    assert_eq!(
+        a.block_count().expect("height"),
+        3,
+        "node A must not have B's block yet"
+    );
+    a.cli("setnetworkactive", &["true"])
+        .expect("reconnect node A");
+    connect_nodes(a, &[b, c]);
+    let full = wait_notify(&mut client, "full template", Duration::from_secs(60), |n| {
+        n.prev_hash_stratum == stratum_prev(&mined) && n.job_id != notify.job_id
+    });
+    assert!(!full.clean, "{full:?}");
+    let jm_status = dir.path.join("jobmaster-status.json");
+    wait_for(
+        "the jobmaster's record of the block, learned from poolbench",
+        Duration::from_secs(10),
+        || {
+            status(&jm_status)["blocks"]
+                .as_array()
+                .is_some_and(|blocks| {
+                    blocks
+                        .iter()
+                        .any(|b| b["hash"] == mined.as_str() && b["first_path"] == "poolbench")
+                })
+        },
+        || status(&jm_status).to_string(),
+    );
+    drop(client);
+    jobmaster.stop();
+    poolbench.stop();
+    other_jobmaster.stop();
+}

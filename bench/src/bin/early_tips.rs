@@ -180,8 +180,8 @@ fn main() {
             while let Ok(message) = socket.recv().await {
                 let at = unix_us();
                 if let Some(hash) = message.get(1) {
-                    let mut bytes: [u8; 32] = hash.as_ref().try_into().unwrap_or([0; 32]);
-                    bytes.reverse();
+                    // hashblock carries the hash in display order.
+                    let bytes: [u8; 32] = hash.as_ref().try_into().unwrap_or([0; 32]);
                     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
                     connected
                         .lock()
