@@ -141,6 +141,26 @@ impl Rng {
 }
 
 impl Miner {
+    /// Reads until the gateway's `mining.notify` of job `job_id`: a share sent after it is judged
+    /// against that job (the shard reads the ring on its own schedule; without this, a share
+    /// meant to be stale could still meet the old job).
+    fn see_job(&mut self, job_id: u32) {
+        loop {
+            let line = self.client.line().expect("gateway closed a session");
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if v["method"] == "mining.notify"
+                && v["params"][0]
+                    .as_str()
+                    .and_then(|id| u32::from_str_radix(id, 16).ok())
+                    == Some(job_id)
+            {
+                return;
+            }
+        }
+    }
+
     /// Sends `line` and reads until the reply to `id` (skipping notifies and difficulties).
     fn request(&mut self, line: &str, id: u64) -> String {
         self.client.send(line);
@@ -266,6 +286,7 @@ impl Scenario {
                 last_clean = Instant::now();
                 for miner in &mut miners {
                     miner.last = None;
+                    miner.see_job(job.job_id);
                 }
             }
             if block_phase_until.is_some_and(|until| Instant::now() > until) {
@@ -274,6 +295,7 @@ impl Scenario {
                 block_phase_until = None;
                 for miner in &mut miners {
                     miner.last = None;
+                    miner.see_job(job.job_id);
                 }
             }
             let in_block_phase = block_phase_until.is_some();
