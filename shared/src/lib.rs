@@ -12,6 +12,7 @@ pub mod chain;
 pub mod config;
 pub mod meta;
 pub mod p2p;
+pub mod random;
 pub mod relay;
 pub mod ring;
 pub mod sha256d;

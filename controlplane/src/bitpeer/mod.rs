@@ -31,7 +31,7 @@ use ironpool_shared::relay::{RelayMessage, TipAnnouncement, TipSource};
 use status::Status;
 use std::collections::{HashMap, VecDeque};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
@@ -234,7 +234,7 @@ pub async fn run(settings: Bitpeer) -> Result<(), BitpeerError> {
         next_peer: AtomicU64::new(1),
         recent: Mutex::new(VecDeque::new()),
         status: Mutex::new(Status::default()),
-        nonce: crate::meta_spool::random_id(),
+        nonce: ironpool_shared::random::unique_u64(),
     });
     let node = settings.node.clone().map(NodeClient::new).transpose()?;
     if let Some(node) = &node {
@@ -300,6 +300,5 @@ pub async fn run(settings: Bitpeer) -> Result<(), BitpeerError> {
         }
     }
     info!("bitpeer stopping");
-    let _ = shared.next_peer.load(Ordering::Relaxed);
     Ok(())
 }

@@ -172,7 +172,7 @@ async fn session(addr: &str, stream: TcpStream, shared: &Shared) -> String {
                 if peer.last_received.elapsed() > SILENCE_MAX {
                     break format!("silent for {} s", SILENCE_MAX.as_secs());
                 }
-                peer.ping_nonce = crate::meta_spool::random_id();
+                peer.ping_nonce = ironpool_shared::random::unique_u64();
                 if let Err(e) = peer.send(NetworkMessage::Ping(peer.ping_nonce)).await {
                     break e;
                 }
@@ -424,7 +424,7 @@ impl Peer<'_> {
 
     async fn send_compact(&mut self, block: &Block, version: u64) -> Result<(), String> {
         let version = CompactVersion::from_number(version).unwrap_or(CompactVersion::Txid);
-        match compact_block(block, crate::meta_spool::random_id(), version) {
+        match compact_block(block, ironpool_shared::random::unique_u64(), version) {
             Ok(compact_block) => {
                 self.send(NetworkMessage::CmpctBlock(CmpctBlock { compact_block }))
                     .await

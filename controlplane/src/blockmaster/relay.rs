@@ -498,7 +498,11 @@ impl Relay {
             .select(&links, LinkKind::PeerBlockmaster, Some(arrival.link));
         let mut sent_to_peers = 0;
         if !peers.is_empty() {
-            let message = match compact_block(&block, crate::meta_spool::random_id(), VERSION) {
+            let message = match compact_block(
+                &block,
+                ironpool_shared::random::unique_u64(),
+                VERSION,
+            ) {
                 Ok(compact) => RelayMessage::CompactBlock {
                     origin: arrival.origin,
                     bytes: serialize(&compact),

@@ -377,21 +377,8 @@ impl ShareLayout {
     }
 }
 
-/// A ring id that differs between files: the clock, the process and a per-process counter,
-/// mixed (SplitMix64). Never 0, which marks files made before ring ids existed.
+/// A ring id that differs between files; never 0, which marks files made before ring ids
+/// existed.
 fn new_ring_id() -> u64 {
-    use std::sync::atomic::AtomicU64;
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let mut z = nanos
-        ^ (u64::from(std::process::id()) << 32)
-        ^ COUNTER
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (z ^ (z >> 31)).max(1)
+    crate::random::unique_u64()
 }
