@@ -1,12 +1,13 @@
 //! bitpeer's configuration (`conf/bitpeer.toml` documents every key).
 
 use super::jobmaster::{network, NodeConfig};
+pub use super::relay::RelayListenConfig;
 use super::{ConfigError, InvalidKey};
 use crate::node::NodeEndpoint;
 use bitcoin::p2p::Magic;
 use bitcoin::Network;
 use ironpool_shared::alert::AlertConfig;
-use ironpool_shared::config::{read_key, AlertSection};
+use ironpool_shared::config::AlertSection;
 use ironpool_shared::meta::PresharedKey;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -39,35 +40,6 @@ pub struct BitpeerConfig {
     /// JSON status (peers, blocks learned, by which message), rewritten every second.
     pub status_file: Option<PathBuf>,
     pub alert: Option<AlertSection>,
-}
-
-/// `[relay]` of a role that listens for relay links.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RelayListenConfig {
-    /// `host:port` the jobmaster and blockmasters connect to.
-    pub listen: String,
-    /// The relay link key, shared with them.
-    pub key_file: PathBuf,
-}
-
-impl RelayListenConfig {
-    pub fn validate(&self, prefix: &str) -> Result<(String, PresharedKey), InvalidKey> {
-        if self
-            .listen
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse::<u16>().ok())
-            .is_none()
-        {
-            return Err(InvalidKey::new(
-                format!("{prefix}.listen"),
-                &self.listen,
-                "host:port",
-            ));
-        }
-        let key = read_key(&self.key_file, &format!("{prefix}.key_file"))?;
-        Ok((self.listen.clone(), key))
-    }
 }
 
 fn default_broadcast_limit() -> usize {
@@ -153,12 +125,12 @@ impl BitpeerConfig {
             ));
         }
         let node = self.node.as_ref().map(|n| n.endpoint("node")).transpose()?;
-        let (relay_listen, relay_key) = self.relay.validate("relay")?;
         let alert = self
             .alert
             .as_ref()
             .map(|a| a.validate("bitpeer"))
             .transpose()?;
+        let (relay_listen, relay_key) = self.relay.validate(alert.as_ref())?;
         Ok(Bitpeer {
             network,
             magic,

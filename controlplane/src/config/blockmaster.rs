@@ -4,8 +4,8 @@
 //! ViaBTC did (§7 of the reference): a site's relay mesh changes rarely, and a list that fails to
 //! load at startup would leave the site unable to relay at all.
 
-use super::bitpeer::RelayListenConfig;
 use super::jobmaster::NodeConfig;
+use super::relay::RelayListenConfig;
 use super::{ConfigError, InvalidKey};
 use crate::node::NodeEndpoint;
 use ironpool_shared::alert::AlertConfig;
@@ -111,12 +111,12 @@ impl BlockmasterConfig {
             ));
         }
         let node = self.node.endpoint("node")?;
-        let (relay_listen, relay_key) = self.relay.validate("relay")?;
         let alert = self
             .alert
             .as_ref()
             .map(|a| a.validate("blockmaster"))
             .transpose()?;
+        let (relay_listen, relay_key) = self.relay.validate(alert.as_ref())?;
         Ok(Blockmaster {
             relay_listen,
             relay_key,

@@ -656,6 +656,16 @@ impl JobmasterConfig {
             .as_ref()
             .map(EarlyTipsConfig::validate)
             .transpose()?;
+        if let (Some(early), Some(alert)) = (&early_tips, &alert) {
+            if early.key == alert.key {
+                return Err(InvalidKey::new(
+                    "alert.key_file",
+                    "the same key as early_tips.key_file",
+                    "a key of its own: every host holds the alert key, and the relay key lets its \
+                     holder start empty-block mining",
+                ));
+            }
+        }
 
         Ok(Jobmaster {
             network,

@@ -6,5 +6,6 @@ pub mod blockmaster;
 pub mod jobmaster;
 pub mod meta;
 pub mod poolbench;
+pub mod relay;
 
 pub use ironpool_shared::config::{load, parse, ConfigError, InvalidKey};

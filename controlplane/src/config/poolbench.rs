@@ -4,12 +4,12 @@
 //! (reference §8, §11.9, §15 item 13); here the jobmaster connects to poolbench's relay port and
 //! every frame is authenticated, so the file names a listen address and a key instead.
 
+use super::relay::RelayListenConfig;
 use super::{ConfigError, InvalidKey};
 use ironpool_shared::alert::AlertConfig;
-use ironpool_shared::config::{read_key, AlertSection};
+use ironpool_shared::config::AlertSection;
 use ironpool_shared::meta::PresharedKey;
 use serde::Deserialize;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ pub struct PoolbenchConfig {
     /// The pools watched (`[[pool]]`), at least one.
     #[serde(default, rename = "pool")]
     pub pools: Vec<PoolConfig>,
-    pub relay: RelayConfig,
+    pub relay: RelayListenConfig,
     /// JSON status (pools, who was first at each height, SPV times), rewritten every second.
     pub status_file: Option<PathBuf>,
     /// A pool that sends nothing for this long is reconnected.
@@ -48,16 +48,6 @@ pub struct PoolConfig {
     pub notify: bool,
 }
 
-/// `[relay]`: the jobmaster connects here for the tips.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RelayConfig {
-    /// IP address and port to listen on.
-    pub listen: String,
-    /// The relay link key, the same file as the jobmaster's `early_tips.key_file`.
-    pub key_file: PathBuf,
-}
-
 fn default_password() -> String {
     "x".to_owned()
 }
@@ -72,9 +62,9 @@ fn default_silence_reconnect_secs() -> u64 {
 /// some only when the block changes.
 const SILENCE_RECONNECT_SECS_MIN: u64 = 60;
 const SILENCE_RECONNECT_SECS_MAX: u64 = 86_400;
-/// Longest pool name: what a tip's `via` carries (`VIA_BYTES_MAX` of the relay message, not
-/// exported by `ironpool_shared::relay`); longer names would be cut in the jobmaster's metrics.
-const NAME_BYTES_MAX: usize = 64;
+/// Longest pool name: what a tip's `via` carries; longer names would be cut in the jobmaster's
+/// metrics.
+const NAME_BYTES_MAX: usize = ironpool_shared::relay::VIA_BYTES_MAX;
 /// Longest host name (DNS).
 const HOST_BYTES_MAX: usize = 253;
 /// Longest user or password: real ones are a few dozen bytes.
@@ -97,7 +87,7 @@ pub struct Poolbench {
     /// In the file's order: a pool's index is its place here.
     pub pools: Vec<WatchedPool>,
     /// Where the jobmaster connects for the tips.
-    pub relay_listen: SocketAddr,
+    pub relay_listen: String,
     pub relay_key: PresharedKey,
     pub status_file: Option<PathBuf>,
     /// A pool silent this long is reconnected.
@@ -137,14 +127,6 @@ impl PoolbenchConfig {
                 ));
             }
         }
-        let relay_listen: SocketAddr = self.relay.listen.parse().map_err(|_| {
-            InvalidKey::new(
-                "relay.listen",
-                &self.relay.listen,
-                "an IP address and port, such as 127.0.0.1:7302",
-            )
-        })?;
-        let relay_key = read_key(&self.relay.key_file, "relay.key_file")?;
         if let Some(path) = &self.status_file {
             if path.as_os_str().is_empty() || path.file_name().is_none() {
                 return Err(InvalidKey::new(
@@ -171,15 +153,7 @@ impl PoolbenchConfig {
             .as_ref()
             .map(|a| a.validate("poolbench"))
             .transpose()?;
-        if alert.as_ref().is_some_and(|a| a.key == relay_key) {
-            // Every host holds the alert key; the relay key makes the jobmaster mine empty blocks.
-            return Err(InvalidKey::new(
-                "alert.key_file",
-                "the same key as relay.key_file",
-                "a key of its own: every host holds the alert key, and the relay key lets its \
-                 holder start empty-block mining",
-            ));
-        }
+        let (relay_listen, relay_key) = self.relay.validate(alert.as_ref())?;
         Ok(Poolbench {
             pools,
             relay_listen,
@@ -275,7 +249,7 @@ mod tests {
         let settings = settings(&text).expect("valid");
         let defaults = self::settings(&minimal(&key)).expect("valid");
         assert!(settings.pools.len() >= 2);
-        assert_eq!(settings.relay_listen.to_string(), "127.0.0.1:7302");
+        assert_eq!(settings.relay_listen, "127.0.0.1:7302");
         assert_eq!(settings.silence_reconnect, defaults.silence_reconnect);
         assert_eq!(defaults.silence_reconnect, Duration::from_secs(600));
         assert_eq!(defaults.pools[0].password, "x");

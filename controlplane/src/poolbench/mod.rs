@@ -58,7 +58,7 @@ pub async fn run(settings: Poolbench) -> Result<(), String> {
     // included): a smaller limit would close the link on the first block.
     let (hub, mut inbound) = RelayHub::new(settings.relay_key.clone(), DEFAULT_MAX_BODY);
     let local = hub
-        .listen(&settings.relay_listen.to_string())
+        .listen(&settings.relay_listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.relay_listen))?;
     info!(

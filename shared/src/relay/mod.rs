@@ -7,4 +7,6 @@
 
 mod message;
 
-pub use message::{BlockOrigin, RelayMessage, RelayMessageError, TipAnnouncement, TipSource};
+pub use message::{
+    BlockOrigin, RelayMessage, RelayMessageError, TipAnnouncement, TipSource, VIA_BYTES_MAX,
+};
