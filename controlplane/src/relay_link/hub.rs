@@ -263,3 +263,124 @@ impl RelayHub {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironpool_shared::relay::{TipAnnouncement, TipSource};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn key(byte: u8) -> PresharedKey {
+        PresharedKey::new(&[byte; 32]).expect("key")
+    }
+
+    fn tip(height: u32) -> RelayMessage {
+        RelayMessage::Tip(TipAnnouncement {
+            source: TipSource::Poolbench,
+            via: "test".to_owned(),
+            height,
+            hash: [height as u8; 32],
+            time: 1_700_000_000,
+            header: None,
+            next_bits: Some(0x207f_ffff),
+            seen_at_us: 1,
+        })
+    }
+
+    async fn next(rx: &mut mpsc::Receiver<Inbound>) -> Option<RelayMessage> {
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .ok()
+            .flatten()
+            .map(|i| i.message)
+    }
+
+    /// Waits until `hub` has at least `links` live links.
+    async fn linked(hub: &RelayHub, links: usize) {
+        for _ in 0..250 {
+            if hub.link_count() >= links {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{} links, expected {links}", hub.link_count());
+    }
+
+    /// Reads until the server closes the connection; false if it stays open 5 s.
+    async fn closed(stream: &mut TcpStream) -> bool {
+        let mut buf = [0u8; 256];
+        tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_wrong_key_or_garbage_closes_only_that_link_and_a_bad_body_is_skipped() {
+        let (server, mut inbound) = RelayHub::new(key(1), 1 << 20);
+        let addr = server
+            .listen("127.0.0.1:0")
+            .await
+            .expect("listen")
+            .to_string();
+
+        // A client with another key: its hello is refused and nothing it sends arrives.
+        let (intruder, _) = RelayHub::new(key(2), 1 << 20);
+        intruder.connect(addr.clone());
+        for _ in 0..10 {
+            // Whenever its (re)connected link is up.
+            intruder.broadcast(&tip(1));
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        // Garbage that is not a frame at all.
+        let mut garbage = TcpStream::connect(&addr).await.expect("connect");
+        garbage
+            .write_all(b"GET / HTTP/1.1\r\n\r\n")
+            .await
+            .expect("write");
+        assert!(closed(&mut garbage).await, "garbage must close the link");
+
+        // A holder of the key: an undecodable body is skipped, the link stays, and the next
+        // message arrives.
+        let mut raw = TcpStream::connect(&addr).await.expect("connect");
+        raw.write_all(&encode_frame(&key(1), FrameKind::Relay, &[99, 1, 2]))
+            .await
+            .expect("write");
+        raw.write_all(&encode_frame(&key(1), FrameKind::Relay, &tip(7).encode()))
+            .await
+            .expect("write");
+        assert_eq!(next(&mut inbound).await, Some(tip(7)));
+        // A frame of another kind ends that link.
+        raw.write_all(&encode_frame(&key(1), FrameKind::Batch, &[0; 8]))
+            .await
+            .expect("write");
+        assert!(
+            closed(&mut raw).await,
+            "a batch frame on a relay link closes it"
+        );
+
+        // A well-keyed hub client is undisturbed, both ways.
+        let (friend, mut friend_inbound) = RelayHub::new(key(1), 1 << 20);
+        friend.connect(addr.clone());
+        linked(&friend, 1).await;
+        friend.broadcast(&tip(8));
+        assert_eq!(next(&mut inbound).await, Some(tip(8)));
+        // The friend's hello was taken by now: the server knows the link.
+        server.broadcast(&tip(9));
+        assert_eq!(next(&mut friend_inbound).await, Some(tip(9)));
+
+        let counters = server.counters();
+        assert!(
+            counters.refused.load(Ordering::Relaxed) >= 3,
+            "{counters:?}"
+        );
+        assert_eq!(counters.undecodable.load(Ordering::Relaxed), 1);
+        assert!(inbound.try_recv().is_err(), "nothing from the intruder");
+    }
+}
