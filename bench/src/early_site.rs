@@ -260,3 +260,80 @@ pub fn best_hashes(nodes: &[RegtestNode]) -> Vec<String> {
         .map(|n| n.best_block_hash().unwrap_or_default())
         .collect()
 }
+
+/// Three connected regtest nodes, with node B (index 1) having mined `height` blocks that every
+/// node holds.
+pub fn three_nodes_at(height: u32) -> crate::regtest::RegtestNodes {
+    let set = crate::regtest::RegtestNodes::start(crate::regtest::RegtestOptions {
+        nodes: 3,
+        cookie_auth: false,
+        zmq: true,
+    })
+    .expect("regtest nodes");
+    if height > 0 {
+        set.nodes()[1].generate(height).expect("generate");
+    }
+    for n in set.nodes() {
+        n.wait_for_height(u64::from(height), Duration::from_secs(30))
+            .expect("sync");
+    }
+    set
+}
+
+/// A stratum session on `gateway`, past the handshake; returns it and its extranonce1.
+pub fn miner(gateway: SocketAddr, worker: &str) -> (Client, Vec<u8>) {
+    let mut client = Client::connect(gateway);
+    client
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let en1 = client.handshake(worker);
+    (client, en1)
+}
+
+/// Waits until bitpeer's status file shows `peers` connected peers and one relay link (the
+/// jobmaster).
+pub fn wait_bitpeer_ready(status_path: &Path, peers: usize, context: impl Fn() -> String) {
+    wait_for(
+        "bitpeer linked to its peers and the jobmaster",
+        Duration::from_secs(30),
+        || {
+            let s = status(status_path);
+            s["relay_links"].as_u64() == Some(1)
+                && s["peers"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().filter(|p| p["connected"] == true).count() == peers)
+        },
+        context,
+    );
+}
+
+/// Node `a` back on the network (after `setnetworkactive false`), linked again to `others`.
+pub fn rejoin(a: &RegtestNode, others: &[&RegtestNode]) {
+    a.cli("setnetworkactive", &["true"]).expect("network on");
+    for node in others {
+        let addr = format!("127.0.0.1:{}", node.p2p_port);
+        let _ = a.cli("addnode", &[&addr, "onetry"]);
+    }
+}
+
+/// Submits `solution` for `job` as request `id` and returns the gateway's reply (notifies in
+/// between are skipped: a session that never reads would be cut off as a slow consumer).
+pub fn submit(
+    client: &mut Client,
+    id: u64,
+    worker: &str,
+    job: &JobRecord,
+    solution: &ironpool_shared::work::Solution,
+) -> String {
+    client.send(&crate::stratum_client::submit_line(
+        id, worker, job, solution, None,
+    ));
+    let prefix = format!("{{\"id\":{id},");
+    loop {
+        let line = client.line().expect("gateway closed the session");
+        if line.starts_with(&prefix) {
+            return line;
+        }
+    }
+}

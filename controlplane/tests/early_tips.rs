@@ -12,65 +12,30 @@ mod early_support;
 
 use early_support::process::write_key;
 use early_support::*;
-use ironpool_bench::regtest::{RegtestNodes, RegtestOptions};
-use ironpool_bench::stratum_client::{find_share, submit_line, Client};
+use ironpool_bench::stratum_client::find_share;
 use std::time::Duration;
-
-fn connect_nodes(
-    from: &ironpool_bench::regtest::RegtestNode,
-    to: &[&ironpool_bench::regtest::RegtestNode],
-) {
-    for node in to {
-        let addr = format!("127.0.0.1:{}", node.p2p_port);
-        let _ = from.cli("addnode", &[&addr, "onetry"]);
-    }
-}
 
 #[test]
 fn a_block_from_another_node_becomes_an_empty_job_and_our_block_on_it_is_accepted_everywhere() {
-    let set = RegtestNodes::start(RegtestOptions {
-        nodes: 3,
-        ..Default::default()
-    })
-    .expect("regtest nodes");
+    // Node B mines up to 148: the block it mines next is 149, and the pool's empty block on it
+    // is at 150, the regtest halving height.
+    let set = three_nodes_at(148);
     let nodes = set.nodes();
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
     let dir = Dir::new("early-empty");
     let key = write_key(&dir.path, "relay.key", 7);
 
-    // Node B mines up to 148: the block it mines next is 149, and the pool's empty block on it
-    // is at 150, the regtest halving height.
-    b.generate(148).expect("generate");
-    for n in nodes {
-        n.wait_for_height(148, Duration::from_secs(30))
-            .expect("sync");
-    }
-
     let (mut bitpeer, relay) = bitpeer(&dir.path, &[a, b, c], b, &key);
     let mut jobmaster = jobmaster(&dir.path, &dir.rings, a, &key, &[relay], "");
     let mut jobs = Jobs::attach(&dir.rings);
     let (gateway, _control) = gateway(&dir.path, &dir.rings);
-    let mut client = Client::connect(gateway);
-    client
-        .stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let en1 = client.handshake("alice.rig1");
+    let (mut client, en1) = miner(gateway, "alice.rig1");
     jobs.wait("first job", Duration::from_secs(30), |j| j.height == 149);
 
     let bitpeer_status = dir.path.join("bitpeer-status.json");
-    wait_for(
-        "bitpeer connected to the three nodes and the jobmaster",
-        Duration::from_secs(30),
-        || {
-            let s = status(&bitpeer_status);
-            s["relay_links"].as_u64() == Some(1)
-                && s["peers"]
-                    .as_array()
-                    .is_some_and(|p| p.iter().filter(|p| p["connected"] == true).count() == 3)
-        },
-        || format!("{}\n{}", bitpeer.log(), jobmaster.log()),
-    );
+    wait_bitpeer_ready(&bitpeer_status, 3, || {
+        format!("{}\n{}", bitpeer.log(), jobmaster.log())
+    });
 
     // The jobmaster's node hears of nothing now: the new block can only come through bitpeer.
     a.cli("setnetworkactive", &["false"])
@@ -102,9 +67,7 @@ fn a_block_from_another_node_becomes_an_empty_job_and_our_block_on_it_is_accepte
     );
 
     // Node A back on the network: it gets B's block, and the full template follows, not clean.
-    a.cli("setnetworkactive", &["true"])
-        .expect("reconnect node A");
-    connect_nodes(a, &[b, c]);
+    rejoin(a, &[b, c]);
     let full = wait_notify(
         &mut client,
         "full template after the empty job",
@@ -125,13 +88,7 @@ fn a_block_from_another_node_becomes_an_empty_job_and_our_block_on_it_is_accepte
         DIFFICULTY,
         f64::INFINITY,
     );
-    client.send(&submit_line(10, "alice.rig1", &empty_job, &solution, None));
-    let reply = loop {
-        let line = client.line().expect("submit reply");
-        if line.contains("\"id\":10") {
-            break line;
-        }
-    };
+    let reply = submit(&mut client, 10, "alice.rig1", &empty_job, &solution);
     assert!(
         reply.contains("\"result\":true"),
         "share on the empty job refused: {reply}"
@@ -202,42 +159,20 @@ fn a_block_from_another_node_becomes_an_empty_job_and_our_block_on_it_is_accepte
 
 #[test]
 fn with_submitblock_off_our_block_reaches_every_node_through_bitpeer_alone() {
-    let set = RegtestNodes::start(RegtestOptions {
-        nodes: 3,
-        ..Default::default()
-    })
-    .expect("regtest nodes");
+    let set = three_nodes_at(5);
     let nodes = set.nodes();
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
     let dir = Dir::new("early-p2p-only");
     let key = write_key(&dir.path, "relay.key", 9);
-    b.generate(5).expect("generate");
-    for n in nodes {
-        n.wait_for_height(5, Duration::from_secs(30)).expect("sync");
-    }
     let (mut bitpeer, relay) = bitpeer(&dir.path, &[a, b, c], b, &key);
     let mut jobmaster = jobmaster(&dir.path, &dir.rings, a, &key, &[relay], "submit = false\n");
     let mut jobs = Jobs::attach(&dir.rings);
     let (gateway, _control) = gateway(&dir.path, &dir.rings);
-    let mut client = Client::connect(gateway);
-    client
-        .stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let en1 = client.handshake("bob.rig1");
+    let (mut client, en1) = miner(gateway, "bob.rig1");
     let bitpeer_status = dir.path.join("bitpeer-status.json");
-    wait_for(
-        "bitpeer connected to the three nodes and the jobmaster",
-        Duration::from_secs(30),
-        || {
-            let s = status(&bitpeer_status);
-            s["relay_links"].as_u64() == Some(1)
-                && s["peers"]
-                    .as_array()
-                    .is_some_and(|p| p.iter().filter(|p| p["connected"] == true).count() == 3)
-        },
-        || format!("{}\n{}", bitpeer.log(), jobmaster.log()),
-    );
+    wait_bitpeer_ready(&bitpeer_status, 3, || {
+        format!("{}\n{}", bitpeer.log(), jobmaster.log())
+    });
 
     for round in 0..3u8 {
         let height = a.block_count().expect("height") as u32;
@@ -252,13 +187,14 @@ fn with_submitblock_off_our_block_reaches_every_node_through_bitpeer_alone() {
             DIFFICULTY,
             f64::INFINITY,
         );
-        client.send(&submit_line(
+        let reply = submit(
+            &mut client,
             20 + u64::from(round),
             "bob.rig1",
             &job,
             &solution,
-            None,
-        ));
+        );
+        assert!(reply.contains("\"result\":true"), "{reply}");
         wait_for(
             "every node holds the pool's block",
             Duration::from_secs(20),
@@ -292,19 +228,11 @@ fn with_submitblock_off_our_block_reaches_every_node_through_bitpeer_alone() {
 
 #[test]
 fn poolbench_watching_another_ironpool_gateway_triggers_the_empty_job() {
-    let set = RegtestNodes::start(RegtestOptions {
-        nodes: 3,
-        ..Default::default()
-    })
-    .expect("regtest nodes");
+    let set = three_nodes_at(3);
     let nodes = set.nodes();
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
     let dir = Dir::new("early-poolbench");
     let key = write_key(&dir.path, "relay.key", 11);
-    b.generate(3).expect("generate");
-    for n in nodes {
-        n.wait_for_height(3, Duration::from_secs(30)).expect("sync");
-    }
 
     // The "other pool": an ironpool jobmaster and gateway on node B.
     let other = dir.path.join("other");
@@ -333,12 +261,7 @@ fn poolbench_watching_another_ironpool_gateway_triggers_the_empty_job() {
     let mut poolbench = early_support::process::RoleProcess::start("poolbench", pb_config);
     let mut jobmaster = jobmaster(&dir.path, &dir.rings, a, &key, &[relay], "");
     let (gateway, _control) = gateway(&dir.path, &dir.rings);
-    let mut client = Client::connect(gateway);
-    client
-        .stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    client.handshake("carol.rig1");
+    let (mut client, _) = miner(gateway, "carol.rig1");
     wait_for(
         "our jobmaster linked to poolbench, poolbench watching the other pool",
         Duration::from_secs(30),
@@ -370,9 +293,7 @@ fn poolbench_watching_another_ironpool_gateway_triggers_the_empty_job() {
         3,
         "node A must not have B's block yet"
     );
-    a.cli("setnetworkactive", &["true"])
-        .expect("reconnect node A");
-    connect_nodes(a, &[b, c]);
+    rejoin(a, &[b, c]);
     let full = wait_notify(&mut client, "full template", Duration::from_secs(60), |n| {
         n.prev_hash_stratum == stratum_prev(&mined) && n.job_id != notify.job_id
     });

@@ -12,8 +12,7 @@
 use bitcoin::hashes::Hash;
 use clap::Parser;
 use ironpool_bench::early_site::*;
-use ironpool_bench::regtest::{RegtestNode, RegtestNodes, RegtestOptions};
-use ironpool_bench::stratum_client::{find_share, submit_line, Client};
+use ironpool_bench::stratum_client::find_share;
 use ironpool_controlplane::config::bitpeer::BitpeerConfig;
 use ironpool_controlplane::config::jobmaster::JobmasterConfig;
 use ironpool_shared::work::header_for_solution;
@@ -68,29 +67,11 @@ fn percentiles(name: &str, mut us: Vec<u64>) {
     );
 }
 
-fn reconnect(a: &RegtestNode, others: &[&RegtestNode]) {
-    a.cli("setnetworkactive", &["true"]).expect("network on");
-    for n in others {
-        let addr = format!("127.0.0.1:{}", n.p2p_port);
-        let _ = a.cli("addnode", &[&addr, "onetry"]);
-    }
-}
-
 fn main() {
     let args = Args::parse();
-    let set = RegtestNodes::start(RegtestOptions {
-        nodes: 3,
-        cookie_auth: false,
-        zmq: true,
-    })
-    .expect("regtest nodes");
+    let set = three_nodes_at(10);
     let nodes = set.nodes().to_vec();
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
-    b.generate(10).expect("generate");
-    for n in &nodes {
-        n.wait_for_height(10, Duration::from_secs(30))
-            .expect("sync");
-    }
     let dir = Dir::new("early-bench");
     let key = dir.path.join("relay.key");
     std::fs::write(&key, [3u8; 32]).expect("key");
@@ -106,25 +87,9 @@ fn main() {
     });
     let mut jobs = Jobs::attach(&dir.rings);
     let (gateway, _control) = gateway(&dir.path, &dir.rings);
-    let mut client = Client::connect(gateway);
-    client
-        .stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let en1 = client.handshake("bench.rig1");
+    let (mut client, en1) = miner(gateway, "bench.rig1");
     let bp_status = dir.path.join("bitpeer-status.json");
-    wait_for(
-        "bitpeer linked to three nodes and the jobmaster",
-        Duration::from_secs(30),
-        || {
-            let s = status(&bp_status);
-            s["relay_links"].as_u64() == Some(1)
-                && s["peers"]
-                    .as_array()
-                    .is_some_and(|p| p.iter().filter(|p| p["connected"] == true).count() == 3)
-        },
-        || status(&bp_status).to_string(),
-    );
+    wait_bitpeer_ready(&bp_status, 3, || status(&bp_status).to_string());
 
     // 1. Header seen by bitpeer → empty job read by the miner.
     let mut header_to_job = Vec::new();
@@ -156,7 +121,7 @@ fn main() {
             String::new,
         );
         header_to_job.push(received_us.saturating_sub(seen_us.unwrap_or(received_us)));
-        reconnect(a, &[b, c]);
+        rejoin(a, &[b, c]);
         let height = b.block_count().expect("height");
         a.wait_for_height(height, Duration::from_secs(60))
             .expect("A catches up");
@@ -207,13 +172,15 @@ fn main() {
             .block_hash();
         let hex = bitcoin::BlockHash::from_byte_array(hash.to_byte_array()).to_string();
         let submitted = unix_us();
-        client.send(&submit_line(
+        // The reply is read at once: a session that never reads is cut off as a slow consumer.
+        let reply = submit(
+            &mut client,
             100 + u64::from(round),
             "bench.rig1",
             &job,
             &solution,
-            None,
-        ));
+        );
+        assert!(reply.contains("\"result\":true"), "share refused: {reply}");
         let mut last = None;
         wait_for(
             "every node connects our block",
