@@ -66,12 +66,13 @@ pub fn jobmaster_config(
     key: &Path,
     early: &[String],
     extra_blocks: &str,
+    empty_job_timeout_secs: u64,
 ) -> PathBuf {
     let early_table = if early.is_empty() {
         String::new()
     } else {
         format!(
-            "[early_tips]\nkey_file = \"{}\"\nconnect = {early:?}\nempty_job_timeout_secs = 120\ncatch_up_poll_ms = 20\nstatus_file = \"{}\"\n",
+            "[early_tips]\nkey_file = \"{}\"\nconnect = {early:?}\nempty_job_timeout_secs = {empty_job_timeout_secs}\ncatch_up_poll_ms = 20\nstatus_file = \"{}\"\n",
             key.display(),
             dir.join("jobmaster-status.json").display()
         )

@@ -240,7 +240,7 @@ fn poolbench_watching_another_ironpool_gateway_triggers_the_empty_job() {
     let other_rings = dir.rings.join("other");
     let mut other_jobmaster = early_support::process::RoleProcess::start(
         "jobmaster",
-        jobmaster_config(&other, &other_rings, b, &key, &[], ""),
+        jobmaster_config(&other, &other_rings, b, &key, &[], "", 120),
     );
     let (other_gateway, _other_control) = gateway(&other, &other_rings);
 

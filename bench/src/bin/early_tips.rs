@@ -7,6 +7,9 @@
 //! - **found block → every node**: from the client's `mining.submit` of a block to the moment
 //!   the last of the three nodes publishes it on ZMQ `hashblock` (connected to its chain).
 //!
+//! A third figure is the baseline of the same run: a block mined by node B, from B's `hashblock`
+//! to the last of the other two nodes' (the nodes' own relay).
+//!
 //! `cargo run --release -p ironpool-bench --bin early_tips -- --rounds 40`
 
 use bitcoin::hashes::Hash;
@@ -69,6 +72,10 @@ fn percentiles(name: &str, mut us: Vec<u64>) {
 
 fn main() {
     let args = Args::parse();
+    // The roles' log lines on stderr when RUST_LOG asks for them (where a round's time goes).
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = ironpool_shared::alert::init_logging(None);
+    }
     let set = three_nodes_at(10);
     let nodes = set.nodes().to_vec();
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
@@ -80,7 +87,7 @@ fn main() {
     on_thread("bitpeer", async move {
         let _ = ironpool_controlplane::bitpeer::run(bp).await;
     });
-    let jm_config = jobmaster_config(&dir.path, &dir.rings, a, &key, &[relay], "");
+    let jm_config = jobmaster_config(&dir.path, &dir.rings, a, &key, &[relay], "", 120);
     let jm = JobmasterConfig::load(&jm_config).expect("jobmaster config");
     on_thread("jobmaster", async move {
         let _ = ironpool_controlplane::jobmaster::run(jm).await;
@@ -134,8 +141,9 @@ fn main() {
     }
 
     // 2. Our block submitted → connected by every node (ZMQ hashblock).
-    let connected: Arc<Mutex<HashMap<String, Vec<u64>>>> = Arc::default();
-    for node in &nodes {
+    // Block hash → (node index, when its hashblock arrived).
+    let connected: Arc<Mutex<HashMap<String, Vec<(usize, u64)>>>> = Arc::default();
+    for (index, node) in nodes.iter().enumerate() {
         let endpoint = node.zmq_endpoint.clone().expect("zmq");
         let connected = connected.clone();
         on_thread("zmq", async move {
@@ -153,13 +161,15 @@ fn main() {
                         .expect("lock")
                         .entry(hex)
                         .or_default()
-                        .push(at);
+                        .push((index, at));
                 }
             }
         });
     }
     std::thread::sleep(Duration::from_secs(1));
     let mut block_to_nodes = Vec::new();
+    let mut per_node: [Vec<u64>; 3] = Default::default();
+    let mut to_jobmaster = Vec::new();
     for round in 0..args.rounds {
         let height = a.block_count().expect("height") as u32;
         let job = jobs.wait("job on the tip", Duration::from_secs(30), |j| {
@@ -187,15 +197,23 @@ fn main() {
             Duration::from_secs(20),
             || {
                 let map = connected.lock().expect("lock");
-                last = map
-                    .get(&hex)
-                    .filter(|times| times.len() >= 3)
-                    .and_then(|times| times.iter().max().copied());
+                last = map.get(&hex).filter(|times| times.len() >= 3).cloned();
                 last.is_some()
             },
             || format!("{:?}", best_hashes(&nodes)),
         );
-        block_to_nodes.push(last.unwrap_or(submitted).saturating_sub(submitted));
+        let times = last.unwrap_or_default();
+        for &(index, at) in &times {
+            per_node[index].push(at.saturating_sub(submitted));
+        }
+        // When the gateways got work on our own block: the jobmaster's empty job on it, unless
+        // the node's template was faster (it can wait behind a getblocktemplate in flight).
+        let own = jobs.wait("empty job on our block", Duration::from_secs(10), |j| {
+            j.prev_hash == hash.to_byte_array()
+        });
+        to_jobmaster.push(own.created_at_us.saturating_sub(submitted));
+        let slowest = times.iter().map(|&(_, at)| at).max().unwrap_or(submitted);
+        block_to_nodes.push(slowest.saturating_sub(submitted));
         for n in &nodes {
             n.wait_for_height(u64::from(height) + 1, Duration::from_secs(10))
                 .expect("height");
@@ -208,5 +226,43 @@ fn main() {
     percentiles(
         "found block submitted -> all 3 nodes connected it",
         block_to_nodes,
+    );
+    percentiles(
+        "  aside: submit -> first job on our block (empty job, or the node's template)",
+        to_jobmaster,
+    );
+    let [to_a, to_b, to_c] = per_node;
+    percentiles("  of which node A (submitblock and P2P)", to_a);
+    percentiles("  of which node B (P2P)", to_b);
+    percentiles("  of which node C (P2P)", to_c);
+
+    // Baseline in the same run: the nodes' own relay. Node B mines a block; from B's hashblock
+    // to the last of A and C connecting it.
+    let mut node_relay = Vec::new();
+    for _ in 0..args.rounds {
+        let mined = b.generate(1).expect("generate")[0].clone();
+        let mut times = None;
+        wait_for(
+            "every node connects B's block",
+            Duration::from_secs(20),
+            || {
+                times = connected
+                    .lock()
+                    .expect("lock")
+                    .get(&mined)
+                    .filter(|t| t.len() >= 3)
+                    .cloned();
+                times.is_some()
+            },
+            || format!("{:?}", best_hashes(&nodes)),
+        );
+        let times = times.unwrap_or_default();
+        let at_b = times.iter().find(|(i, _)| *i == 1).map_or(0, |&(_, t)| t);
+        let last = times.iter().map(|&(_, t)| t).max().unwrap_or(at_b);
+        node_relay.push(last.saturating_sub(at_b));
+    }
+    percentiles(
+        "baseline: block connected by node B -> by all 3 (the nodes' own relay)",
+        node_relay,
     );
 }

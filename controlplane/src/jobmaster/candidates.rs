@@ -22,10 +22,15 @@ pub struct FoundBlock {
 /// Rebuilds the block of a candidate and saves it. `None` when there is no block to submit: the
 /// job is unknown or the solution does not fit it (the record is kept in `unbuildable/`), or the
 /// header misses the network target (a gateway bug or a forged record; logged).
+///
+/// `before_save` gets the checked block (height, hash, bytes) before the fsync, which takes tens
+/// of milliseconds: spreading it (relay links) need not wait for the disk, only the ring commit
+/// and `submitblock`'s bookkeeping do.
 pub fn prepare(
     store: &Mutex<JobStore>,
     found: &FoundBlocks,
     record: &ShareRecord,
+    before_save: impl FnOnce(u32, &str, &[u8]),
 ) -> Option<FoundBlock> {
     let job = store
         .lock()
@@ -62,6 +67,7 @@ pub fn prepare(
     let height = job.record.height;
     let hash = block.hash.to_string();
     info!(height, block = %hash, user = %record.user, worker = %record.worker, "block found");
+    before_save(height, &hash, &block.bytes);
     let saved = match found.save_pending(height, &hash, &block.bytes) {
         Ok(_) => true,
         Err(e) => {

@@ -184,10 +184,12 @@ pub async fn run(settings: Jobmaster) -> Result<(), JobmasterError> {
     // here. The channel is unbounded on purpose: what it holds is already on disk, and a block
     // must never wait for room.
     let (blocks_tx, mut blocks_rx) = mpsc::unbounded_channel();
+    let (spread_tx, mut spread_rx) = mpsc::unbounded_channel::<FoundBlock>();
     let intake = share_intake::Intake {
         store: store.clone(),
         found: submitter.found_blocks().clone(),
         blocks: blocks_tx,
+        spread: spread_tx,
         stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
     };
     for shard in &settings.rings.shards {
@@ -208,22 +210,29 @@ pub async fn run(settings: Jobmaster) -> Result<(), JobmasterError> {
     // validated them.
     let (own_tip_tx, mut own_tip_rx) = mpsc::unbounded_channel::<TipAnnouncement>();
     {
-        let submitter = submitter.clone();
+        // Before the block is on disk: bitpeer floods it to every peer and blockmasters to every
+        // site while the intake thread fsyncs it and submitblock follows.
         let relay = relay.clone();
         tokio::spawn(async move {
-            while let Some(block) = blocks_rx.recv().await {
-                // Relay first (bitpeer floods it to every peer, blockmasters to every site), in
-                // parallel with submitblock.
-                if let Some(relay) = &relay {
-                    let links = relay.broadcast(&RelayMessage::Block {
-                        origin: BlockOrigin::OwnPool,
-                        bytes: block.bytes.clone(),
-                    });
-                    info!(height = block.height, block = %block.hash, links, "found block sent on the relay links");
-                }
+            while let Some(block) = spread_rx.recv().await {
+                // The gateways mine on it at once too (an empty job on our own block).
                 if let Some(tip) = own_block_tip(&block) {
                     let _ = own_tip_tx.send(tip);
                 }
+                if let Some(relay) = &relay {
+                    let links = relay.broadcast(&RelayMessage::Block {
+                        origin: BlockOrigin::OwnPool,
+                        bytes: block.bytes,
+                    });
+                    info!(height = block.height, block = %block.hash, links, "found block sent on the relay links");
+                }
+            }
+        });
+    }
+    {
+        let submitter = submitter.clone();
+        tokio::spawn(async move {
+            while let Some(block) = blocks_rx.recv().await {
                 let submitter = submitter.clone();
                 tokio::spawn(async move { submitter.submit_found(block).await });
             }

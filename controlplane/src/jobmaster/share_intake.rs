@@ -28,6 +28,8 @@ pub struct Intake {
     pub store: Arc<Mutex<JobStore>>,
     pub found: FoundBlocks,
     pub blocks: mpsc::UnboundedSender<FoundBlock>,
+    /// Each checked block again, before it is written to disk: for the relay links.
+    pub spread: mpsc::UnboundedSender<FoundBlock>,
     pub stop: Arc<AtomicBool>,
 }
 
@@ -73,7 +75,17 @@ fn drain(consumer: &mut ShareConsumer, intake: &Intake) -> Result<(), String> {
         while let Some(next) = consumer.pop() {
             match next {
                 Ok(record) if record.kind == ShareKind::BlockCandidate => {
-                    if let Some(block) = candidates::prepare(&intake.store, &intake.found, &record)
+                    let spread = |height: u32, hash: &str, bytes: &[u8]| {
+                        // Only fails when the jobmaster stops.
+                        let _ = intake.spread.send(FoundBlock {
+                            height,
+                            hash: hash.to_owned(),
+                            bytes: bytes.to_vec(),
+                            saved: false,
+                        });
+                    };
+                    if let Some(block) =
+                        candidates::prepare(&intake.store, &intake.found, &record, spread)
                     {
                         // The receiver only goes away when the jobmaster stops; the block is on
                         // disk (or this is the last moment to see it) either way.

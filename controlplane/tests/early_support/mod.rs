@@ -22,7 +22,7 @@ pub fn jobmaster(
 ) -> RoleProcess {
     RoleProcess::start(
         "jobmaster",
-        jobmaster_config(dir, rings, node, key, early, extra_blocks),
+        jobmaster_config(dir, rings, node, key, early, extra_blocks, 120),
     )
 }
 
