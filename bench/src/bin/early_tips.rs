@@ -24,6 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use zeromq::{Socket, SocketRecv};
 
+/// Block hash (display hex) → (node index, when its `hashblock` arrived, unix µs).
+type Connected = HashMap<String, Vec<(usize, u64)>>;
+
 #[derive(Parser)]
 struct Args {
     /// Blocks measured for each latency.
@@ -141,8 +144,7 @@ fn main() {
     }
 
     // 2. Our block submitted → connected by every node (ZMQ hashblock).
-    // Block hash → (node index, when its hashblock arrived).
-    let connected: Arc<Mutex<HashMap<String, Vec<(usize, u64)>>>> = Arc::default();
+    let connected: Arc<Mutex<Connected>> = Arc::default();
     for (index, node) in nodes.iter().enumerate() {
         let endpoint = node.zmq_endpoint.clone().expect("zmq");
         let connected = connected.clone();
